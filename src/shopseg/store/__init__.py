@@ -1,0 +1,19 @@
+"""Stage 3: the DuckDB store that holds every table of a run."""
+
+from ._store import (
+    DATABASE,
+    connect,
+    database_path,
+    record_run,
+    save_inputs,
+    staged_outputs,
+)
+
+__all__ = [
+    "DATABASE",
+    "connect",
+    "database_path",
+    "record_run",
+    "save_inputs",
+    "staged_outputs",
+]
