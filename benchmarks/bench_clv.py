@@ -44,15 +44,11 @@ def simulate(n: int, seed: int = 20050201) -> pd.DataFrame:
     x = np.minimum(arrivals, rng.geometric(drop))
     repeat = x > 0
     t_x = np.zeros(n)
-    t_x[repeat] = age[repeat] * rng.beta(
-        x[repeat], arrivals[repeat] - x[repeat] + 1
-    )
+    t_x[repeat] = age[repeat] * rng.beta(x[repeat], arrivals[repeat] - x[repeat] + 1)
     g = TRUE_GG
     nu = rng.gamma(g["q"], 1.0 / g["gamma"], n)
     mean_spend = np.zeros(n)
-    mean_spend[repeat] = rng.gamma(
-        g["p"] * x[repeat], 1.0 / (nu[repeat] * x[repeat])
-    )
+    mean_spend[repeat] = rng.gamma(g["p"] * x[repeat], 1.0 / (nu[repeat] * x[repeat]))
     return pd.DataFrame(
         {"frequency": x, "recency": t_x, "T": age, "monetary_value": mean_spend}
     )

@@ -81,17 +81,38 @@ def run(files, out_dir, data_dir, columns, date_format, non_merchandise):
         date_format=date_format,
         non_merchandise=tuple(c.strip() for c in non_merchandise.split(",") if c),
     )
-    ctx = _run_with_progress(files, out_dir, options, pipeline.INGEST_STAGES)
+    ctx = _run_with_progress(files, out_dir, options, pipeline.ALL_STAGES)
     _print_inputs(ctx.inputs)
     _print_ledger(ctx.ledger)
     _print_summary(ctx, out_dir)
+    _print_segments(out_dir)
+
+
+def _out_option(command):
+    return click.option(
+        "--out", "out_dir", type=click.Path(path_type=Path), default=Path("out"),
+        show_default=True, help="Output folder holding the store.",
+    )(command)
 
 
 @cli.command()
+@_out_option
 @click.option(
-    "--out", "out_dir", type=click.Path(path_type=Path), default=Path("out"),
-    show_default=True, help="Output folder holding the store.",
+    "--observation-end", default=None, metavar="DATE",
+    help="Day the features are computed for (default: the last purchase day).",
 )
+@click.option("--random-state", default=0, show_default=True, type=int)
+def segment(out_dir, observation_end, random_state):
+    """Categorise products, compute customer features and segment customers."""
+    options = pipeline.Options(
+        observation_end=observation_end, random_state=random_state
+    )
+    _run_with_progress([], out_dir, options, pipeline.SEGMENT_STAGES, "segment")
+    _print_segments(out_dir)
+
+
+@cli.command()
+@_out_option
 def ledger(out_dir):
     """Print the ledger of the run stored in --out."""
     con = store.connect(store.database_path(out_dir), read_only=True)
@@ -113,7 +134,7 @@ def _default_files(data_dir):
     return files
 
 
-def _run_with_progress(files, out_dir, options, stages):
+def _run_with_progress(files, out_dir, options, stages, command="run"):
     status = console.status("")
 
     def on_event(event):
@@ -129,7 +150,7 @@ def _run_with_progress(files, out_dir, options, stages):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ctx = pipeline.run(files, out_dir, options, on_event, stages)
+            ctx = pipeline.run(files, out_dir, options, on_event, stages, command)
     finally:
         status.stop()
     for warning in caught:
@@ -191,6 +212,45 @@ def _print_summary(ctx, out_dir):
         f"£{revenue:,.2f} of merchandise from {first:%Y-%m-%d} to {last:%Y-%m-%d}."
     )
     console.print(f"Store: {store.database_path(out_dir)}")
+
+
+def _print_segments(out_dir):
+    con = store.connect(store.database_path(out_dir), read_only=True)
+    try:
+        categories = con.execute(
+            "SELECT k, silhouette, chosen FROM category_scan ORDER BY k"
+        ).df()
+        scan = con.execute("SELECT * FROM segment_scan ORDER BY k").df()
+        stability = con.execute("SELECT * FROM segment_stability").df().iloc[0]
+        profiles = con.execute("SELECT * FROM segments ORDER BY segment").df()
+    finally:
+        con.close()
+    chosen = categories[categories.chosen].iloc[0]
+    console.print(
+        f"Product categories: k={int(chosen.k)} of {int(categories.k.min())}.."
+        f"{int(categories.k.max())} by highest cosine silhouette "
+        f"({chosen.silhouette:.3f})."
+    )
+    console.print(
+        "Customer segments: silhouette by k "
+        + ", ".join(f"{int(r.k)}: {r.silhouette:.3f}" for r in scan.itertuples())
+    )
+    table = Table(
+        title=f"Behavioural segments (k={int(stability.k)}, silhouette "
+        f"{stability.silhouette:.3f}, stability ARI {stability.ari_mean:.2f} "
+        f"over {int(stability.seeds)} seeds)",
+        title_justify="left",
+    )
+    for column in ("segment", "name", "customers", "revenue", "median orders",
+                   "median spend (£)"):
+        table.add_column(column, justify="left" if column == "name" else "right")
+    for row in profiles.itertuples():
+        table.add_row(
+            str(row.segment), row.name, f"{row.customers:,}",
+            f"{row.revenue_share:.1%}", f"{row.median_orders:g}",
+            f"{row.median_spend:,.0f}",
+        )
+    console.print(table)
 
 
 def main(argv=None):

@@ -13,10 +13,15 @@ import uuid
 from importlib import metadata
 from pathlib import Path
 
+import pandas as pd
+
 from . import store
 from ._version import __version__
 from .clean import NON_MERCHANDISE_CODES, clean_lines
+from .features import customer_features
+from .products import ProductCategorizer
 from .read import read_files
+from .segments import CustomerSegmenter, profile_segments, rfm_scores
 
 
 @dataclasses.dataclass
@@ -26,6 +31,7 @@ class Options:
     column_map: dict = dataclasses.field(default_factory=dict)
     date_format: str = "auto"
     non_merchandise: tuple = NON_MERCHANDISE_CODES
+    observation_end: str | None = None
     random_state: int = 0
 
 
@@ -67,10 +73,101 @@ def _clean(ctx):
     return f"{kept:,} of {int(ctx.ledger.lines.sum()):,} lines kept"
 
 
+def _products(ctx):
+    products = ctx.con.execute(
+        """
+        SELECT stock_code,
+            arg_max(description, lines) FILTER (WHERE description IS NOT NULL)
+                AS description,
+            sum(revenue) AS revenue
+        FROM (
+            SELECT stock_code, description, count(*) AS lines,
+                sum(amount) AS revenue
+            FROM clean_lines
+            GROUP BY ALL
+        )
+        GROUP BY stock_code
+        ORDER BY stock_code
+        """
+    ).df()
+    model = ProductCategorizer(random_state=ctx.options.random_state).fit(products)
+    assigned = model.assign(products)
+    ctx.con.register("_assigned", assigned)
+    ctx.con.execute(
+        """
+        CREATE OR REPLACE TABLE product_categories AS
+        SELECT stock_code, description, revenue, category, category_label
+        FROM _assigned
+        """
+    )
+    ctx.con.unregister("_assigned")
+    _save_frame(ctx.con, "categories", model.categories_)
+    _save_frame(ctx.con, "category_scan", model.scan_)
+    ctx.results["categorizer"] = model
+    return (
+        f"{len(products):,} products in {model.n_categories_} categories "
+        f"(silhouette {model.silhouette_:.3f})"
+    )
+
+
+def _features(ctx):
+    customers = customer_features(ctx.con, ctx.options.observation_end)
+    return f"{len(customers):,} customers, {customers.shape[1] - 1} features"
+
+
+def _segments(ctx):
+    con = ctx.con
+    customers = con.execute("SELECT * FROM customers").df()
+    scores = rfm_scores(customers)
+    segmenter = CustomerSegmenter(random_state=ctx.options.random_state)
+    segmenter.fit(customers)
+    profiles = profile_segments(customers, segmenter.labels_)
+    names = dict(zip(profiles.segment, profiles.name))
+    customers = pd.concat([customers, scores], axis=1)
+    customers["segment"] = segmenter.labels_
+    customers["segment_name"] = customers.segment.map(names)
+    _save_frame(con, "customers", customers)
+    _save_frame(con, "segments", profiles)
+    _save_frame(con, "segment_scan", segmenter.scan_)
+    _save_frame(
+        con,
+        "segment_stability",
+        pd.DataFrame({
+            "k": [segmenter.n_clusters_],
+            "silhouette": [segmenter.silhouette_],
+            "ari_mean": [segmenter.stability_],
+            "ari_min": [segmenter.stability_min_],
+            "seeds": [segmenter.n_stability_seeds],
+        }),
+    )
+    customers.to_parquet(ctx.staging / "customers.parquet", index=False)
+    customers.to_csv(ctx.staging / "customers.csv", index=False)
+    profiles.to_csv(ctx.staging / "segments.csv", index=False)
+    ctx.results["segmenter"] = segmenter
+    return (
+        f"{segmenter.n_clusters_} segments (silhouette {segmenter.silhouette_:.3f}, "
+        f"stability ARI {segmenter.stability_:.2f})"
+    )
+
+
+def _save_frame(con, table, frame):
+    con.register("_frame", frame)
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _frame")
+    con.unregister("_frame")
+
+
 INGEST_STAGES = (("read", _read), ("clean", _clean))
+SEGMENT_STAGES = (
+    ("products", _products),
+    ("features", _features),
+    ("segments", _segments),
+)
+ALL_STAGES = INGEST_STAGES + SEGMENT_STAGES
 
 
-def run(files, out_dir, options=None, on_event=None, stages=INGEST_STAGES):
+def run(
+    files, out_dir, options=None, on_event=None, stages=ALL_STAGES, command="run"
+):
     """Run the stages on ``files`` and store the results in ``out_dir``.
 
     Parameters
@@ -83,8 +180,11 @@ def run(files, out_dir, options=None, on_event=None, stages=INGEST_STAGES):
         Run options; defaults when None.
     on_event : callable, default=None
         Called with a :class:`StageEvent` as each stage starts and ends.
-    stages : sequence of (name, function), default=INGEST_STAGES
-        The stages to run, in order.
+    stages : sequence of (name, function), default=ALL_STAGES
+        The stages to run, in order. Without the read stage, they continue
+        the store already in ``out_dir``.
+    command : str, default="run"
+        Name of the command, recorded in the ``runs`` table.
 
     Returns
     -------
@@ -96,7 +196,8 @@ def run(files, out_dir, options=None, on_event=None, stages=INGEST_STAGES):
     started = datetime.datetime.now()
     clock = time.perf_counter()
     timings = []
-    with store.staged_outputs(out_dir) as staging:
+    continues = stages[0][0] != "read"
+    with store.staged_outputs(out_dir, from_existing=continues) as staging:
         con = store.connect(staging / store.DATABASE)
         try:
             ctx = Context(con, Path(out_dir), staging, list(files), options)
@@ -111,7 +212,7 @@ def run(files, out_dir, options=None, on_event=None, stages=INGEST_STAGES):
                 con,
                 {
                     "run_id": uuid.uuid4().hex,
-                    "command": "run",
+                    "command": command,
                     "started_at": started,
                     "seconds": time.perf_counter() - clock,
                     "shopseg_version": __version__,

@@ -164,7 +164,7 @@ def clean_lines(con, non_merchandise=NON_MERCHANDISE_CODES):
                 AS BIGINT) AS quantity_cancelled,
             CAST(CASE WHEN r.rule = 'purchase' THEN r.quantity - coalesce(n.units, 0)
                 ELSE 0 END AS BIGINT) AS quantity_net,
-            round(quantity_net * r.price, 2) AS amount
+            quantity_net * r.price AS amount
         FROM _ruled AS r
         LEFT JOIN _netted AS n USING (source_id, line_no)
         ORDER BY r.source_id, r.line_no

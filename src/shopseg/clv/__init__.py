@@ -12,8 +12,8 @@ from shopseg.clv._validation import TIME_UNITS, check_summary, days_per_unit
 
 __all__ = [
     "BGNBD",
-    "GammaGamma",
     "TIME_UNITS",
+    "GammaGamma",
     "check_summary",
     "customer_lifetime_value",
     "days_per_unit",

@@ -7,12 +7,15 @@ refer to that note.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from scipy.special import digamma, gammaln
 
 from shopseg.clv._bgnbd import (
     BGNBD,
+    _dot,
     fit_log_params,
     require_fitted,
     warn_if_not_converged,
@@ -33,8 +36,8 @@ class GammaGamma:
     Parameters
     ----------
     penalizer : float, default 0.0
-        Weight of an L2 penalty on the log-parameters, added to the mean
-        negative log-likelihood.
+        Weight of an L2 penalty on the log-parameters (it pulls every
+        parameter towards 1), added to the mean negative log-likelihood.
 
     Attributes
     ----------
@@ -109,41 +112,16 @@ class GammaGamma:
             )
         x, m = x_all[keep], m_all[keep]
         n = x.size
-        # Distinct frequencies are few; evaluate special functions once each.
-        xu, inv = np.unique(x, return_inverse=True)
-        log_x, log_m = np.log(x), np.log(m)
-        xm = x * m
+        objective = _negative_log_likelihood(x, m, penalizer)
 
-        def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            p, q, gam = np.exp(theta)
-            px_u = p * xu
-            psi_pxq = digamma(px_u + q)[inv]
-            psi_px = digamma(px_u)[inv]
-            lg = (gammaln(px_u + q) - gammaln(px_u))[inv]
-            log_gxm = np.log(gam + xm)
-            px = p * x
-            # Density of the mean spend of x purchases (note, eq. 1-3).
-            ll = (
-                lg - gammaln(q) + q * np.log(gam) + (px - 1.0) * log_m
-                + px * log_x - (px + q) * log_gxm
-            )
-            g_p = (x * (psi_pxq - psi_px + log_m + log_x - log_gxm)).sum()
-            g_q = (psi_pxq - digamma(q) + np.log(gam) - log_gxm).sum()
-            g_g = (q / gam - (px + q) / (gam + xm)).sum()
-            grad = np.array([p * g_p, q * g_q, gam * g_g])
-            value = -ll.sum() / n + penalizer * float(theta @ theta)
-            return value, -grad / n + 2.0 * penalizer * theta
-
-        # Start from a method-of-moments-like guess: with q ~ 3 the mean
-        # spend is p * gamma / 2, which puts the optimiser near the basin.
+        # With p = 2, q = 3 the population mean p * gamma / (q - 1) is gamma;
+        # setting gamma to the observed mean spend starts near the basin.
         mean_spend = float(np.average(m, weights=x))
         x0 = np.log(np.array([2.0, 3.0, max(mean_spend, 1e-6)]))
         theta, converged, status = fit_log_params(objective, self._names, x0)
         value, _ = objective(theta)
-        self.params_ = dict(zip(self._names, (float(v) for v in np.exp(theta))))
-        self.log_likelihood_ = float(
-            -(value - penalizer * float(theta @ theta)) * n
-        )
+        self.params_ = dict(zip(self._names, np.exp(theta).tolist(), strict=True))
+        self.log_likelihood_ = float(-(value - penalizer * float(theta @ theta)) * n)
         self.converged_ = bool(converged)
         self.status_ = status
         self.n_customers_ = int(n)
@@ -212,6 +190,57 @@ class GammaGamma:
         spend = p * (gam + x * m) / denom
         assert np.isfinite(spend).all()
         return pd.Series(spend, index=summary.index, name="expected_spend")
+
+
+def _negative_log_likelihood(
+    x: np.ndarray, m: np.ndarray, penalizer: float
+) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """Build the penalised mean negative log-likelihood and its gradient.
+
+    Per customer, the density of the mean spend m of x purchases gives
+    ln f = ln Gamma(px+q) - ln Gamma(px) - ln Gamma(q) + q ln gamma
+    + (px-1) ln m + px ln x - (px+q) ln(gamma + x m).
+    The returned function takes log-parameters (p, q, gamma).
+    """
+    n = x.size
+    # Sums that do not depend on the parameters are taken once; terms of x
+    # alone are evaluated per distinct x and weighted by its count.
+    xu, counts = np.unique(x, return_counts=True)
+    counts = counts.astype(float)
+    x = np.ascontiguousarray(x)
+    xm = x * m
+    sum_log_m = float(np.log(m).sum())
+    sum_x_log_mx = _dot(x, np.log(m) + np.log(x))
+    # Work buffers reused across calls: fresh multi-megabyte temporaries
+    # cost page faults that took as long as the arithmetic itself.
+    log_gxm, inv_gxm = np.empty(n), np.empty(n)
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        p, q, gam = np.exp(theta)
+        psi_pxq = digamma(p * xu + q)
+        np.add(gam, xm, out=log_gxm)
+        np.reciprocal(log_gxm, out=inv_gxm)
+        np.log(log_gxm, out=log_gxm)
+        sum_log_gxm = log_gxm.sum()
+        sum_x_log_gxm = _dot(x, log_gxm)
+        ll = (
+            _dot(counts, gammaln(p * xu + q) - gammaln(p * xu))
+            + n * (q * np.log(gam) - gammaln(q))
+            + p * sum_x_log_mx
+            - sum_log_m
+            - p * sum_x_log_gxm
+            - q * sum_log_gxm
+        )
+        g_p = (
+            _dot(counts * xu, psi_pxq - digamma(p * xu)) + sum_x_log_mx - sum_x_log_gxm
+        )
+        g_q = _dot(counts, psi_pxq) + n * (np.log(gam) - digamma(q)) - sum_log_gxm
+        g_g = n * q / gam - p * _dot(x, inv_gxm) - q * inv_gxm.sum()
+        grad = np.array([p * g_p, q * g_q, gam * g_g])
+        value = -ll / n + penalizer * float(theta @ theta)
+        return float(value), -grad / n + 2.0 * penalizer * theta
+
+    return objective
 
 
 def customer_lifetime_value(

@@ -1,0 +1,144 @@
+"""The BG/NBD summary of each customer's purchases: one function, used by all.
+
+In the literature of repeat-purchase models (Fader, Hardie and Lee 2005) a
+customer is described by four numbers, counted in purchase days:
+
+``frequency``
+    distinct purchase days minus one (the number of repeat purchases);
+``recency``
+    last purchase day minus first purchase day (not the RFM recency, which
+    counts back from the end: see ``recency_days``);
+``T``
+    observation end minus first purchase day;
+``monetary_value``
+    mean spend of the repeat purchase days, 0 when there are none.
+
+Several orders on one day make one purchase day.
+"""
+
+import warnings
+
+import pandas as pd
+
+from ..exceptions import ModelInputError, ObservationEndWarning
+
+#: Supported time units and their length in days. A month is a fixed
+#: 30.4375 days (365.25 / 12).
+TIME_UNITS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
+
+
+def days_per_unit(time_unit):
+    """Return the length of ``time_unit`` in days.
+
+    >>> days_per_unit("weeks")
+    7.0
+    """
+    try:
+        return TIME_UNITS[time_unit]
+    except KeyError:
+        raise ModelInputError(
+            f"time unit {time_unit!r} is not supported; use one of "
+            f"{', '.join(TIME_UNITS)}"
+        ) from None
+
+
+def _relation(con, lines):
+    """Register a DataFrame of lines, or accept a table name; return its name."""
+    if isinstance(lines, str):
+        return lines
+    con.register("_summary_lines", lines)
+    return "_summary_lines"
+
+
+def observation_end_of(con, lines="clean_lines", observation_end=None):
+    """Resolve the observation end: the given one, or the last purchase day.
+
+    An end before the last purchase warns with the number of lines after it;
+    those lines are then left out of every feature.
+    """
+    table = _relation(con, lines)
+    last, = con.execute(f"SELECT max(invoice_date) FROM {table}").fetchone()
+    if last is None:
+        raise ModelInputError("there are no purchase lines to summarise")
+    if observation_end is None:
+        return pd.Timestamp(last).normalize()
+    end = pd.Timestamp(observation_end).normalize()
+    after, = con.execute(
+        f"SELECT count(*) FROM {table} WHERE invoice_date >= ? + INTERVAL 1 DAY",
+        [end.to_pydatetime()],
+    ).fetchone()
+    if after:
+        warnings.warn(
+            f"observation end {end:%Y-%m-%d} is before the last purchase "
+            f"({pd.Timestamp(last):%Y-%m-%d}); {after:,} lines after it are left "
+            "out",
+            ObservationEndWarning,
+            stacklevel=2,
+        )
+    return end
+
+
+def summary_data(con, lines="clean_lines", observation_end=None, time_unit="days"):
+    """Return the BG/NBD summary of each customer, computed in DuckDB.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The connection that holds or receives the lines.
+    lines : str or pandas.DataFrame, default="clean_lines"
+        A table name, or a frame with ``customer_id``, ``invoice_date`` and
+        ``amount`` (spend of the line).
+    observation_end : date-like, default=None
+        End of the observation period; the last purchase day when None.
+    time_unit : {"days", "weeks", "months"}, default="days"
+        Unit of ``recency`` and ``T``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``customer_id``: ``frequency``, ``recency``, ``T``,
+        ``monetary_value``.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> lines = pd.DataFrame({
+    ...     "customer_id": ["a", "a", "a"],
+    ...     "invoice_date": pd.to_datetime(
+    ...         ["2011-01-06 09:00", "2011-01-06 15:00", "2011-02-10 11:00"]),
+    ...     "amount": [10.0, 5.0, 20.0],
+    ... })
+    >>> summary_data(duckdb.connect(), lines, "2011-03-01")
+                 frequency  recency     T  monetary_value
+    customer_id
+    a                    1     35.0  54.0            20.0
+    """
+    unit = days_per_unit(time_unit)
+    end = observation_end_of(con, lines, observation_end)
+    table = _relation(con, lines)
+    frame = con.execute(
+        f"""
+        WITH days AS (
+            SELECT customer_id, CAST(invoice_date AS DATE) AS day,
+                sum(amount) AS spend
+            FROM {table}
+            WHERE invoice_date < CAST(? AS DATE) + INTERVAL 1 DAY
+            GROUP BY ALL
+        ),
+        ranked AS (
+            SELECT *, min(day) OVER (PARTITION BY customer_id) AS first_day
+            FROM days
+        )
+        SELECT customer_id,
+            CAST(count(*) - 1 AS INTEGER) AS frequency,
+            date_diff('day', min(day), max(day)) / ? AS recency,
+            date_diff('day', min(day), CAST(? AS DATE)) / ? AS T,
+            coalesce(avg(spend) FILTER (WHERE day > first_day), 0.0)
+                AS monetary_value
+        FROM ranked
+        GROUP BY customer_id
+        ORDER BY customer_id
+        """,
+        [end.date(), unit, end.date(), unit],
+    ).df()
+    return frame.set_index("customer_id")
