@@ -237,8 +237,9 @@ def test_non_convergence_warns_and_sets_status() -> None:
             "T": [10.0, 20.0, 30.0, 40.0, 50.0],
         }
     )
-    with pytest.warns(ConvergenceWarning, match="did not converge"):
+    with pytest.warns(ConvergenceWarning, match="did not converge") as record:
         model = BGNBD().fit(summary)
+    assert record[0].filename == __file__  # stacklevel points at the caller
     assert model.converged_ is False
     assert "penalizer" in model.status_ and "unit" in model.status_
     assert np.isfinite(model.probability_alive(summary)).all()
@@ -490,3 +491,13 @@ def test_hyp2f1_fallback_series_matches_scipy() -> None:
     np.testing.assert_allclose(
         _hyp2f1_series(1.7, -0.2, c, z), hyp2f1(1.7, -0.2, c, z), rtol=1e-10
     )
+
+
+def test_gamma_gamma_non_convergence_warns_with_spend_advice() -> None:
+    """One repeat buyer cannot identify p, q and gamma: warn, do not raise."""
+    summary = pd.DataFrame({"frequency": [0, 3], "monetary_value": [0.0, 20.0]})
+    with pytest.warns(ConvergenceWarning, match="monetary_value") as record:
+        model = GammaGamma().fit(summary)
+    assert record[0].filename == __file__
+    assert model.converged_ is False and "penalizer" in model.status_
+    assert np.isfinite(model.log_likelihood_)

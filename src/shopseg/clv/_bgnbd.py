@@ -33,6 +33,7 @@ def fit_log_params(
     objective: Callable[[np.ndarray], tuple[float, np.ndarray]],
     names: Sequence[str],
     x0: np.ndarray,
+    advice: str = _ADVICE,
 ) -> tuple[np.ndarray, bool, str]:
     """Minimise `objective` over log-parameters; report convergence honestly.
 
@@ -45,6 +46,8 @@ def fit_log_params(
         Parameter names, used in the status text.
     x0 : numpy.ndarray
         Starting log-parameters.
+    advice : str, optional
+        What to try when the fit fails, appended to the status.
 
     Returns
     -------
@@ -90,19 +93,19 @@ def fit_log_params(
         n for n, t in zip(names, theta, strict=True) if abs(t) >= _LOG_BOUND - 1e-3
     ]
     if not np.isfinite(res.fun):
-        return theta, False, f"log-likelihood is not finite; {_ADVICE}"
+        return theta, False, f"log-likelihood is not finite; {advice}"
     if at_bound:
         return (
             theta,
             False,
             (
                 f"parameter(s) {', '.join(at_bound)} ran to the bound exp(+-"
-                f"{_LOG_BOUND:g}), the data do not identify them; {_ADVICE}"
+                f"{_LOG_BOUND:g}), the data do not identify them; {advice}"
             ),
         )
     if not res.success:
         msg = res.message if isinstance(res.message, str) else str(res.message)
-        return theta, False, f"optimizer stopped: {msg.lower()}; {_ADVICE}"
+        return theta, False, f"optimizer stopped: {msg.lower()}; {advice}"
     flat = _flat_directions(objective, theta, names)
     if flat:
         # The optimiser can report success on a likelihood that is flat in
@@ -113,7 +116,7 @@ def fit_log_params(
             False,
             (
                 f"the likelihood is flat in parameter(s) {', '.join(flat)}, the data "
-                f"do not identify them; {_ADVICE}"
+                f"do not identify them; {advice}"
             ),
         )
     return theta, True, "converged"
@@ -359,13 +362,26 @@ class BGNBD:
         pandas.Series
             Conditional expectations E[Y(t) | x, t_x, T], indexed like `summary`.
         """
-        require_fitted(self)
-        t = _check_horizon(t)
-        x, t_x, age = self._arrays(summary)
-        value = _conditional_expectation(self.params_, t, x, age)
-        value = value * expit(-self._log_death_odds(x, t_x, age))
-        assert np.isfinite(value).all()
+        value = self._expected_purchases_curve([t], summary)[0]
         return pd.Series(value, index=summary.index, name="expected_purchases")
+
+    def _expected_purchases_curve(
+        self, times: Sequence[float], summary: pd.DataFrame
+    ) -> np.ndarray:
+        """Eq. 10 at several horizons: array of shape (len(times), customers).
+
+        Checks the summary and computes P(alive) once for all horizons, which
+        is what a monthly CLV sum over a million customers needs.
+        """
+        require_fitted(self)
+        times = [_check_horizon(t) for t in times]
+        x, t_x, age = self._arrays(summary)
+        alive = expit(-self._log_death_odds(x, t_x, age))
+        curve = np.empty((len(times), x.size))
+        for row, t in enumerate(times):
+            curve[row] = _conditional_expectation(self.params_, t, x, age) * alive
+        assert np.isfinite(curve).all()
+        return curve
 
     def expected_purchases_new(self, t: float) -> float:
         """Expected number of repeat purchases by a new customer in `t` (eq. 9).

@@ -25,6 +25,11 @@ from shopseg.exceptions import ModelInputError
 
 __all__ = ["GammaGamma", "customer_lifetime_value"]
 
+_ADVICE = (
+    "check monetary_value for extreme outliers or set penalizer to a small "
+    "positive value such as 0.001"
+)
+
 
 class GammaGamma:
     """Gamma-Gamma model of the mean value of a customer's repeat purchases.
@@ -118,7 +123,9 @@ class GammaGamma:
         # setting gamma to the observed mean spend starts near the basin.
         mean_spend = float(np.average(m, weights=x))
         x0 = np.log(np.array([2.0, 3.0, max(mean_spend, 1e-6)]))
-        theta, converged, status = fit_log_params(objective, self._names, x0)
+        theta, converged, status = fit_log_params(
+            objective, self._names, x0, advice=_ADVICE
+        )
         value, _ = objective(theta)
         self.params_ = dict(zip(self._names, np.exp(theta).tolist(), strict=True))
         self.log_likelihood_ = float(-(value - penalizer * float(theta @ theta)) * n)
@@ -314,12 +321,10 @@ def customer_lifetime_value(
         )
     step = days_per_unit("months") / days_per_unit(time_unit)
     spend = gamma_gamma.expected_spend(summary).to_numpy()
-    value = np.zeros(len(summary))
-    previous = np.zeros(len(summary))
-    for month in range(1, int(horizon_months) + 1):
-        cumulative = bgnbd.expected_purchases(month * step, summary).to_numpy()
-        value += (cumulative - previous) / (1.0 + discount_rate) ** month
-        previous = cumulative
-    clv = value * spend
+    months = np.arange(int(horizon_months) + 1)
+    cumulative = bgnbd._expected_purchases_curve(months * step, summary)
+    per_month = np.diff(cumulative, axis=0)  # purchases within each month
+    discount = (1.0 + discount_rate) ** -months[1:]
+    clv = (discount @ per_month) * spend
     assert np.isfinite(clv).all()
     return pd.Series(clv, index=summary.index, name="clv")

@@ -109,7 +109,8 @@ def check_summary(
         Also require a ``monetary_value`` column with values >= 0.
     require_timing : bool, default True
         Require the ``recency`` and ``T`` columns. When False (spend models
-        need only frequency and value) they are still checked if present.
+        need only frequency and value) they are still checked if both are
+        present.
 
     Raises
     ------
@@ -132,7 +133,7 @@ def check_summary(
     ...                    "T": [5.0, 6.0]}, index=["a", "b"])
     >>> check_summary(ok)
     >>> bad = ok.assign(recency=[0.0, 7.0])
-    >>> check_summary(bad)
+    >>> check_summary(bad)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     shopseg.exceptions.ModelInputError: column 'recency' must be <= T, ...
@@ -155,7 +156,8 @@ def check_summary(
         )
 
     required = ["frequency"]
-    timing = [c for c in ("recency", "T") if require_timing or c in summary]
+    has_timing = "recency" in summary.columns and "T" in summary.columns
+    timing = ["recency", "T"] if require_timing or has_timing else []
     required += timing
     if require_monetary:
         required.append("monetary_value")

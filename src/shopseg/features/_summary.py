@@ -57,16 +57,16 @@ def observation_end_of(con, lines="clean_lines", observation_end=None):
     those lines are then left out of every feature.
     """
     table = _relation(con, lines)
-    last, = con.execute(f"SELECT max(invoice_date) FROM {table}").fetchone()
+    (last,), = con.execute(f"SELECT max(invoice_date) FROM {table}").fetchall()
     if last is None:
         raise ModelInputError("there are no purchase lines to summarise")
     if observation_end is None:
         return pd.Timestamp(last).normalize()
     end = pd.Timestamp(observation_end).normalize()
-    after, = con.execute(
+    (after,), = con.execute(
         f"SELECT count(*) FROM {table} WHERE invoice_date >= ? + INTERVAL 1 DAY",
         [end.to_pydatetime()],
-    ).fetchone()
+    ).fetchall()
     if after:
         warnings.warn(
             f"observation end {end:%Y-%m-%d} is before the last purchase "

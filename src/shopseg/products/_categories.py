@@ -17,10 +17,10 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 import snowballstemmer
+from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.base import BaseEstimator
 from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
 
@@ -73,7 +73,7 @@ PATTERN_WORDS = frozenset(
     pattern patterned print printed motif
     """.split()
 )
-"""Pattern and style words: a polka-dot bag and a polka-dot mug are not alike."""
+"""Pattern and style words: a polka-dot bag and a polka-dot mug differ in kind."""
 
 STOP_WORDS = frozenset(
     """
@@ -100,14 +100,12 @@ _T_LIGHT = re.compile(r"\bt\s*-?\s*(lights?)\b")
 _APOSTROPHE = re.compile(r"['\u2019`]")
 _NON_LETTERS = re.compile(r"[^a-z]+")
 _DISPLAY = {"tlight": "t-light", "tlights": "t-lights"}
+_STEMMER = snowballstemmer.stemmer("english")
 
 
 @lru_cache(maxsize=None)
 def _stem(word: str) -> str:
     return _STEMMER.stemWord(word)
-
-
-_STEMMER = snowballstemmer.stemmer("english")
 
 
 def _tokens(text: object) -> list[tuple[str, str]]:

@@ -1,11 +1,11 @@
 """RFM scores 1 to 5 and the named RFM segments.
 
 Scores come from ranks, not from quantile edges: a customer's score is
-``ceil(5 * r / n)`` where ``r`` is the average rank of the customer's value
-among ``n`` customers. Tied customers share an average rank and so a score;
-heavy ties (most customers have one order) never produce duplicate bin edges,
-and nobody is left unscored. For recency, fewer days since the last order rank
-higher.
+``1 + floor(5 * b / n)`` where ``b`` is the number of the ``n`` customers with
+a strictly worse value. Tied customers share ``b`` and so a score; heavy ties
+(most customers have one order) never produce duplicate bin edges, and nobody
+is left unscored: the many one-order customers all score F = 1. For recency,
+fewer days since the last order is better.
 
 The segments follow the usual grid of recency score (R) against frequency
 score (F); the monetary score is reported but does not name a segment:
@@ -47,16 +47,16 @@ RFM_SEGMENTS = (
 
 
 def rank_scores(values, higher_is_better=True, n_scores=5):
-    """Score values 1..n_scores by their average rank; ties share a score.
+    """Score values 1..n_scores by the share of worse values; ties share a score.
 
     >>> rank_scores(pd.Series([1, 1, 1, 1, 2, 5, 9]))
-    array([2, 2, 2, 2, 4, 5, 5])
+    array([1, 1, 1, 1, 3, 4, 5])
     """
     values = pd.Series(values, dtype=float)
     if not higher_is_better:
         values = -values
-    ranks = values.rank(method="average").to_numpy()
-    scores = np.ceil(n_scores * ranks / len(values)).astype(int)
+    worse = values.rank(method="min").to_numpy() - 1
+    scores = 1 + np.floor(n_scores * worse / len(values)).astype(int)
     return np.clip(scores, 1, n_scores)
 
 
