@@ -18,7 +18,7 @@ HEADER = (
     "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,"
     "Country"
 )
-LINE = "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850,UK"
+LINE = "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/13/2010 8:26,2.55,17850,UK"
 
 
 def parsed(con, columns="*"):
@@ -42,7 +42,7 @@ def test_encoding_is_detected_and_pound_sign_read(con, write_csv, encoding, repo
         "export.csv",
         f"""
         {HEADER}
-        536365,GIFT_0001_20,Dotcom Gift Voucher £20.00,1,12/1/2010 8:26,17.02,,UK
+        536365,GIFT_0001_20,Dotcom Gift Voucher £20.00,1,12/13/2010 8:26,17.02,,UK
         {LINE}
         """,
         encoding=encoding,
@@ -66,7 +66,7 @@ def test_delimiter_is_detected(con, write_csv, delimiter, price, expected):
         "export.csv",
         f"""
         {HEADER}
-        536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,{price},17850,UK
+        536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/13/2010 8:26,{price},17850,UK
         """.replace(",", delimiter).replace(f"2{delimiter}55", price),
     )
     [info] = shopseg.read_files([path], con)

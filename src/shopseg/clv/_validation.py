@@ -8,60 +8,15 @@ refused up front with a message naming the customer and the fix.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
-
 import numpy as np
 import pandas as pd
 
 from shopseg.exceptions import ModelInputError
+from shopseg.features._summary import TIME_UNITS, days_per_unit
 
 __all__ = ["TIME_UNITS", "check_summary", "days_per_unit"]
 
-#: Length of each supported time unit in days. A month is the fixed-length
-#: mean Gregorian month (365.25 / 12 = 30.4375 days), so that conversions do
-#: not depend on which calendar month a customer happened to join in.
-TIME_UNITS: Mapping[str, float] = MappingProxyType(
-    {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12.0}
-)
-
 _FIX_SUMMARY = "recompute the summary with one observation end"
-
-
-def days_per_unit(unit: str) -> float:
-    """Return the length of a time unit in days.
-
-    Parameters
-    ----------
-    unit : str
-        One of ``"days"``, ``"weeks"`` or ``"months"``. A month is the
-        fixed-length mean Gregorian month of 30.4375 days.
-
-    Returns
-    -------
-    float
-        Number of days in one `unit`.
-
-    Raises
-    ------
-    ModelInputError
-        If `unit` is not a supported unit; the message lists the supported ones.
-
-    Examples
-    --------
-    >>> days_per_unit("weeks")
-    7.0
-    >>> days_per_unit("months")
-    30.4375
-    """
-    try:
-        return TIME_UNITS[unit]
-    except (KeyError, TypeError):
-        supported = ", ".join(repr(name) for name in TIME_UNITS)
-        raise ModelInputError(
-            f"time unit {unit!r} is not supported; use one of {supported} "
-            "(a month is a fixed 30.4375 days)"
-        ) from None
 
 
 def _fail(

@@ -17,28 +17,53 @@ Several orders on one day make one purchase day.
 """
 
 import warnings
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import pandas as pd
 
 from ..exceptions import ModelInputError, ObservationEndWarning
 
-#: Supported time units and their length in days. A month is a fixed
-#: 30.4375 days (365.25 / 12).
-TIME_UNITS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
+#: Length of each supported time unit in days. A month is the fixed-length
+#: mean Gregorian month (365.25 / 12 = 30.4375 days), so that conversions do
+#: not depend on which calendar month a customer happened to join in.
+TIME_UNITS: Mapping[str, float] = MappingProxyType(
+    {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12.0}
+)
 
+def days_per_unit(unit: str) -> float:
+    """Return the length of a time unit in days.
 
-def days_per_unit(time_unit):
-    """Return the length of ``time_unit`` in days.
+    Parameters
+    ----------
+    unit : str
+        One of ``"days"``, ``"weeks"`` or ``"months"``. A month is the
+        fixed-length mean Gregorian month of 30.4375 days.
 
+    Returns
+    -------
+    float
+        Number of days in one `unit`.
+
+    Raises
+    ------
+    ModelInputError
+        If `unit` is not a supported unit; the message lists the supported ones.
+
+    Examples
+    --------
     >>> days_per_unit("weeks")
     7.0
+    >>> days_per_unit("months")
+    30.4375
     """
     try:
-        return TIME_UNITS[time_unit]
-    except KeyError:
+        return TIME_UNITS[unit]
+    except (KeyError, TypeError):
+        supported = ", ".join(repr(name) for name in TIME_UNITS)
         raise ModelInputError(
-            f"time unit {time_unit!r} is not supported; use one of "
-            f"{', '.join(TIME_UNITS)}"
+            f"time unit {unit!r} is not supported; use one of {supported} "
+            "(a month is a fixed 30.4375 days)"
         ) from None
 
 
