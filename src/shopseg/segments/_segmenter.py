@@ -1,5 +1,10 @@
 """Behavioural segments: k-means on transformed customer features.
 
+By default the segments are drawn on how customers buy (recency, orders,
+spend, basket value, product range, tenure, season and returns); the product
+categories they buy describe the segments afterwards (see
+:func:`profile_segments`). Twenty-odd category shares in the distance would
+drown the behaviour: on the UCI data the silhouette falls from 0.33 to 0.15.
 Money and counts enter as logarithms (``log1p``), shares as they are; every
 column is then standardised. The number of segments is the k in ``k_range``
 with the highest silhouette. Stability is the adjusted Rand index between the
@@ -15,13 +20,25 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from ..exceptions import DegenerateDataWarning, ModelInputError
-from ..features import SHARES, SKEWED
+from ..features import SKEWED
+
+
+#: Behaviour features the segments are drawn on by default.
+BEHAVIOUR = (
+    "recency_days",
+    "orders",
+    "spend",
+    "mean_order_value",
+    "distinct_products",
+    "tenure_days",
+    "q4_order_share",
+    "return_share",
+)
 
 
 def default_features(customers):
-    """Return the feature columns of ``customers`` the segmenter uses."""
-    shares = [c for c in customers.columns if c.startswith("share_")]
-    return [c for c in (*SKEWED, *SHARES, *shares) if c in customers.columns]
+    """Return the behaviour columns of ``customers`` the segmenter uses."""
+    return [c for c in BEHAVIOUR if c in customers.columns]
 
 
 class CustomerSegmenter:
