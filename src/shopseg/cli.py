@@ -15,6 +15,7 @@ from rich.table import Table
 from . import pipeline, store
 from ._version import __version__
 from .clean import NON_MERCHANDISE_CODES
+from .clv import holdout_table
 from .exceptions import ShopsegError
 from .read import locate_default_data, parse_column_map
 
@@ -86,6 +87,7 @@ def run(files, out_dir, data_dir, columns, date_format, non_merchandise):
     _print_ledger(ctx.ledger)
     _print_summary(ctx, out_dir)
     _print_segments(out_dir)
+    _print_clv(out_dir)
 
 
 def _out_option(command):
@@ -212,6 +214,41 @@ def _print_summary(ctx, out_dir):
         f"£{revenue:,.2f} of merchandise from {first:%Y-%m-%d} to {last:%Y-%m-%d}."
     )
     console.print(f"Store: {store.database_path(out_dir)}")
+
+
+@cli.command()
+@_out_option
+@click.option("--random-state", default=0, show_default=True, type=int)
+def clv(out_dir, random_state):
+    """Fit BG/NBD and Gamma-Gamma, forecast lifetime value, check on a holdout."""
+    options = pipeline.Options(random_state=random_state)
+    _run_with_progress([], out_dir, options, pipeline.CLV_STAGES, "clv")
+    _print_clv(out_dir)
+
+
+def _print_clv(out_dir):
+    con = store.connect(store.database_path(out_dir), read_only=True)
+    try:
+        table = holdout_table(con)
+    except ShopsegError as exc:
+        console.print(f"Lifetime value: no holdout check ({exc}).")
+        return
+    finally:
+        con.close()
+    _print_frame(table, "Lifetime value: forecasts against a 90-day holdout")
+
+
+def _print_frame(frame, title):
+    table = Table(title=title, title_justify="left")
+    for column in frame.columns:
+        numeric = frame[column].dtype.kind in "fiu"
+        table.add_column(str(column), justify="right" if numeric else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(
+            f"{value:,.3f}" if isinstance(value, float) else str(value)
+            for value in row
+        ))
+    console.print(table)
 
 
 def _print_segments(out_dir):

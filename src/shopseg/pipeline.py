@@ -18,6 +18,7 @@ import pandas as pd
 from . import store
 from ._version import __version__
 from .clean import NON_MERCHANDISE_CODES, clean_lines
+from .clv import clv_stage
 from .features import customer_features
 from .products import ProductCategorizer
 from .read import read_files
@@ -162,7 +163,8 @@ SEGMENT_STAGES = (
     ("features", _features),
     ("segments", _segments),
 )
-ALL_STAGES = INGEST_STAGES + SEGMENT_STAGES
+CLV_STAGES = (("clv", clv_stage),)
+ALL_STAGES = INGEST_STAGES + SEGMENT_STAGES + CLV_STAGES
 
 
 def run(
