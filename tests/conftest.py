@@ -7,18 +7,17 @@ from pathlib import Path
 import duckdb
 import pytest
 
-#: Header of the UCI Online Retail export (M/D/YYYY H:MM dates).
-OR_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
-#: Header of the UCI Online Retail II export (ISO dates).
-ORII_HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country"
-
 
 def shared_data_dir():
-    """The shared data folder: $SHOPSEG_SHARED_DATA, else ../shared/data."""
+    """The shared data folder: $SHOPSEG_SHARED_DATA, else shared/data beside
+    the repository, else $SHOPSEG_DATA (which CI points at the same folder)."""
     configured = os.environ.get("SHOPSEG_SHARED_DATA")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
+    beside = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not beside.is_dir() and os.environ.get("SHOPSEG_DATA"):
+        return Path(os.environ["SHOPSEG_DATA"])
+    return beside
 
 
 @pytest.fixture(scope="session")
@@ -46,12 +45,9 @@ def write_csv(tmp_path):
     write the file's lines as an indented triple-quoted string.
     """
 
-    def write(name, text, encoding="utf-8", delimiter=None):
-        body = textwrap.dedent(text).lstrip("\n")
-        if delimiter is not None:
-            body = body.replace(",", delimiter)
+    def write(name, text, encoding="utf-8"):
         path = tmp_path / name
-        path.write_bytes(body.encode(encoding))
+        path.write_bytes(textwrap.dedent(text).lstrip("\n").encode(encoding))
         return path
 
     return write
@@ -59,8 +55,8 @@ def write_csv(tmp_path):
 
 @pytest.fixture
 def ingest(con):
-    """Read and clean files through the Python API on ``con``; returns the ledger
-    as a dict of bucket to lines (buckets with no line left out)."""
+    """Read and clean files through the Python API on ``con``; returns the
+    ledger as a dict of bucket to lines, buckets with no line left out."""
     import shopseg
 
     def run(paths, **options):

@@ -4,12 +4,14 @@ Every error a user can cause (:class:`~shopseg.exceptions.ShopsegError`) is
 printed as one paragraph with the fix, and the command exits with status 2.
 """
 
+import json
 import sys
 import warnings
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import pipeline, store
@@ -17,6 +19,7 @@ from ._version import __version__
 from .clean import NON_MERCHANDISE_CODES
 from .clv import holdout_table
 from .exceptions import ShopsegError
+from .predict import load_model, score_files
 from .read import locate_default_data, parse_column_map
 
 console = Console(stderr=False, highlight=False)
@@ -88,6 +91,8 @@ def run(files, out_dir, data_dir, columns, date_format, non_merchandise):
     _print_summary(ctx, out_dir)
     _print_segments(out_dir)
     _print_clv(out_dir)
+    _print_predictions(out_dir)
+    console.print(f"Report: {Path(out_dir) / 'report.html'}")
 
 
 def _out_option(command):
@@ -111,6 +116,15 @@ def segment(out_dir, observation_end, random_state):
     )
     _run_with_progress([], out_dir, options, pipeline.SEGMENT_STAGES, "segment")
     _print_segments(out_dir)
+
+
+@cli.command()
+@_out_option
+def report(out_dir):
+    """Write DIR/report.html from the store in --out, re-running no stage."""
+    _run_with_progress([], out_dir, pipeline.Options(), pipeline.REPORT_STAGES,
+                       "report")
+    console.print(f"Report: {Path(out_dir) / 'report.html'}")
 
 
 @cli.command()
@@ -290,13 +304,170 @@ def _print_segments(out_dir):
     console.print(table)
 
 
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--model", "model_dir", type=click.Path(path_type=Path), default=Path("out"),
+    show_default=True,
+    help="Model folder, or the output folder of 'shopseg run' holding it.",
+)
+@click.option(
+    "--output", type=click.Path(path_type=Path), default=Path("predictions.csv"),
+    show_default=True, help="CSV file written, one row per customer.",
+)
+def predict(files, model_dir, output):
+    """Forecast new customers' next year from their first orders in FILES."""
+    saved = load_model(model_dir)
+    scored = score_files(saved, files)
+    scored.to_csv(output, index=False)
+    horizon = saved.card["window"]["horizon_days"]
+    level = saved.card.get("interval_level")
+    console.print(
+        f"Scored {len(scored):,} customers with the model of "
+        f"{saved.card['created_at']} ({saved.card['spend_model']}): spend over "
+        f"the {horizon} days after the first purchase day, "
+        f"{level:.0%} interval, repeat probability, likely segment."
+    )
+    table = Table(
+        title=f"First {min(len(scored), 10)} of {len(scored):,} customers",
+        title_justify="left",
+    )
+    for column in ("customer", "first day", "spend (£)", f"{level:.0%} up to (£)",
+                   "P(repeat)", "likely segment"):
+        right = column not in ("customer", "first day", "likely segment")
+        table.add_column(column, justify="right" if right else "left")
+    for row in scored.head(10).itertuples():
+        table.add_row(
+            str(row.customer_id), str(row.first_purchase_day),
+            f"{row.predicted_spend:,.0f}", f"{row.spend_upper:,.0f}",
+            f"{row.repeat_probability:.2f}", row.segment_name,
+        )
+    console.print(table)
+    later = int((scored.later_lines > 0).sum())
+    if later:
+        console.print(
+            f"{later:,} customers have lines after their first purchase day; "
+            "only the first day was used."
+        )
+    console.print(f"Predictions: {output}")
+
+
+
+@cli.command()
+@click.option(
+    "--model", "model_dir", type=click.Path(path_type=Path), default=Path("out"),
+    show_default=True,
+    help="Model folder, or the output folder of 'shopseg run' holding it.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 for every interface.")
+@click.option("--port", default=8000, show_default=True,
+              type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True,
+              type=click.IntRange(1, None),
+              help="Worker processes, each with the model loaded.")
+@click.option(
+    "--api-key-file", type=click.Path(path_type=Path), default=None,
+    help="File of API keys, one a line; without it $SHOPSEG_API_KEYS "
+    "(comma-separated); without both, no key is required.",
+)
+def serve(model_dir, host, port, workers, api_key_file):
+    """Serve forecasts of new customers' first orders over HTTP."""
+    # Imported here: FastAPI and uvicorn are loaded by this command only.
+    from .service import serve as serve_model
+
+    def started(info):
+        keys = "required" if info["api_keys"] else "not required"
+        console.print(
+            f"Serving the model {info['model_version']} (trained "
+            f"{info['created_at']}) at {info['url']} with {workers} worker(s); "
+            f"API keys {keys}. Documents: {info['url']}/docs"
+        )
+        if not info["api_keys"] and host not in ("127.0.0.1", "localhost", "::1"):
+            errors.print(
+                f"[yellow]warning:[/] listening on {host} without API keys: "
+                "anyone who reaches it can score orders; set --api-key-file "
+                "or $SHOPSEG_API_KEYS"
+            )
+
+    serve_model(model_dir, host=host, port=port, workers=workers,
+                api_key_file=api_key_file, on_start=started)
+
+def _print_predictions(out_dir):
+    path = Path(out_dir) / "metrics.json"
+    if not path.is_file():
+        return
+    prediction = json.loads(path.read_text(encoding="utf-8")).get("prediction")
+    if not prediction:
+        return
+    split, window = prediction["split"], prediction["window"]
+    train, test = split["train"], split["test"]
+    table = Table(
+        title=f"New customers' spend over {window['horizon_days']} days: test "
+        f"cohort first purchases {test['first_purchase_from']} to "
+        f"{test['first_purchase_to']} ({test['customers']:,} customers); trained "
+        f"on {train['first_purchase_from']} to {train['first_purchase_to']} "
+        f"({train['customers']:,})",
+        title_justify="left",
+    )
+    columns = {
+        "normalized_gini": ("Gini", "{:.3f}"),
+        "decile_calibration_error": ("decile error", "{:.3f}"),
+        "top_decile_capture": ("top-10% capture", "{:.3f}"),
+        "rmse": ("RMSE (£)", "{:,.0f}"),
+        "mae": ("MAE (£)", "{:,.0f}"),
+        "r2": ("R²", "{:.3f}"),
+        "spearman": ("Spearman", "{:.3f}"),
+        "revenue_ratio": ("predicted/actual revenue", "{:.2f}"),
+    }
+    table.add_column("model")
+    for label, _ in columns.values():
+        table.add_column(label, justify="right")
+    for name, metrics in prediction["spend"].items():
+        if name.startswith("candidate_"):
+            continue
+        if name == "first_order_model":
+            name = f"{name} ({prediction['spend_model']})"
+        table.add_row(name, *(
+            form.format(metrics[key]) for key, (_, form) in columns.items()
+        ))
+    console.print(table)
+    repeat = prediction["repeat"]["first_order_model"]
+    constant = prediction["repeat"]["constant_training_rate"]
+    segment, interval = prediction["segment"], prediction["interval"]
+    console.print(
+        f"Repeat purchase: AUC {repeat['auc']:.3f}, Brier {repeat['brier']:.3f} "
+        f"(constant rate: {constant['brier']:.3f}); {repeat['base_rate']:.0%} "
+        "of the test cohort bought again.\n"
+        f"Segment after the year: accuracy {segment['accuracy']:.3f}, macro-F1 "
+        f"{segment['macro_f1']:.3f}; majority class "
+        f"({segment['majority_segment_name']}) {segment['majority_accuracy']:.3f} "
+        f"and {segment['majority_macro_f1']:.3f}.\n"
+        f"Spend interval ({interval['level']:.0%}, from 0): coverage "
+        f"{interval['coverage']:.3f}, mean width £{interval['mean_width']:,.0f}."
+    )
+    for note in prediction["notes"]:
+        console.print(f"Note: {note}")
+    console.print(f"Model: {Path(out_dir) / 'model'}")
+
+
+def _fail(message):
+    """Print one paragraph and exit 2. The message is escaped: it quotes file
+    names and values, and a '[...]' in them is not rich markup."""
+    errors.print(f"[bold red]error:[/] {escape(str(message))}", soft_wrap=True)
+    sys.exit(2)
+
+
 def main(argv=None):
     """Entry point of the ``shopseg`` console script."""
     try:
         cli.main(args=argv, prog_name="shopseg", standalone_mode=False)
     except ShopsegError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        sys.exit(2)
+        _fail(exc)
+    except OSError as exc:
+        # The system refused a file or folder (permissions, a full disk): the
+        # user's to fix, so a paragraph rather than a traceback.
+        _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
     except click.exceptions.Abort:
         errors.print("aborted")
         sys.exit(130)

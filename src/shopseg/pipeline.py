@@ -20,8 +20,10 @@ from ._version import __version__
 from .clean import NON_MERCHANDISE_CODES, clean_lines
 from .clv import clv_stage
 from .features import customer_features
+from .predict import predict_stage
 from .products import ProductCategorizer
 from .read import read_files
+from .report import load_metrics, write_report
 from .segments import CustomerSegmenter, profile_segments, rfm_scores
 
 
@@ -157,14 +159,40 @@ def _save_frame(con, table, frame):
     con.unregister("_frame")
 
 
+def _report(ctx):
+    # A run that read files is shown as it stands; a command that continues
+    # a store (``shopseg report``) shows the last full run the store recorded.
+    run = None
+    if ctx.inputs:
+        run = {
+            "command": ctx.results.get("command"),
+            "shopseg_version": __version__,
+            "options": dataclasses.asdict(ctx.options),
+            "stages": list(ctx.results.get("timings", [])),
+            "versions": library_versions(),
+        }
+    path = write_report(
+        ctx.con,
+        ctx.staging / "report.html",
+        run=run,
+        metrics=load_metrics(ctx.staging, ctx.out_dir),
+    )
+    return f"{path.name} ({path.stat().st_size / 1e6:.1f} MB)"
+
+
 INGEST_STAGES = (("read", _read), ("clean", _clean))
 SEGMENT_STAGES = (
     ("products", _products),
     ("features", _features),
     ("segments", _segments),
 )
+PREDICT_STAGES = (("predict", predict_stage),)
 CLV_STAGES = (("clv", clv_stage),)
-ALL_STAGES = INGEST_STAGES + SEGMENT_STAGES + CLV_STAGES
+REPORT_STAGES = (("report", _report),)
+# The report stays last: it shows the tables of every stage before it.
+ALL_STAGES = (
+    INGEST_STAGES + SEGMENT_STAGES + PREDICT_STAGES + CLV_STAGES + REPORT_STAGES
+)
 
 
 def run(
@@ -203,6 +231,8 @@ def run(
         con = store.connect(staging / store.DATABASE)
         try:
             ctx = Context(con, Path(out_dir), staging, list(files), options)
+            # Filled as the stages finish, for the report's time per stage.
+            ctx.results.update(timings=timings, command=command)
             for name, stage in stages:
                 on_event(StageEvent(name))
                 tick = time.perf_counter()

@@ -68,11 +68,13 @@ _KEY = "invoice, stock_code, quantity, price, invoice_date, customer_id"
 
 
 def _code_condition(patterns):
-    likes = []
-    for pattern in patterns:
-        like = pattern.upper().replace("'", "''").replace("*", "%")
-        likes.append(f"upper(stock_code) LIKE '{like}'")
-    return "(" + " OR ".join(likes) + ")" if likes else "false"
+    """SQL testing stock_code against glob patterns, case-insensitively."""
+    quoted = [p.upper().replace("'", "''") for p in patterns]
+    plain = [f"'{p}'" for p in quoted if "*" not in p]
+    # One IN list for the plain codes rather than a LIKE for each.
+    tests = [f"upper(stock_code) IN ({', '.join(plain)})"] if plain else []
+    tests += [f"stock_code ILIKE '{p.replace('*', '%')}'" for p in quoted if "*" in p]
+    return "(" + " OR ".join(tests) + ")" if tests else "false"
 
 
 def clean_lines(con, non_merchandise=NON_MERCHANDISE_CODES):
@@ -99,19 +101,69 @@ def clean_lines(con, non_merchandise=NON_MERCHANDISE_CODES):
     EmptyResultError
         When no line is kept; the message holds the ledger.
     """
+    rule = _rule_expression(non_merchandise)
+    _find_repeats(con)
+    _net_cancellations(con, rule)
+    _write_lines(con, rule)
+    con.execute("DROP TABLE _repeats")
+    con.execute("DROP TABLE _netted")
+    ledger = _ledger(con)
+    if ledger.loc[ledger.bucket == "kept", "lines"].sum() == 0:
+        raise EmptyResultError(
+            "no purchase line is left after cleaning. The ledger:\n"
+            + ledger[["bucket", "lines"]].to_string(index=False)
+            + "\nCheck that the file holds purchases with customers and prices."
+        )
+    return ledger
+
+
+def _rule_expression(non_merchandise):
+    """SQL giving each line of ``lines_parsed`` joined to ``_repeats`` its rule:
+    a bucket of rules 1 to 8, else 'cancellation' or 'purchase'."""
+    return f"""
+        CASE
+            WHEN repeat IS NOT NULL THEN repeat
+            WHEN invoice ILIKE 'A%' THEN 'accounting_entry'
+            WHEN quantity < 0 AND invoice NOT ILIKE 'C%' THEN 'write_off'
+            WHEN {_code_condition(non_merchandise)} THEN 'non_merchandise'
+            WHEN price <= 0 THEN 'nonpositive_price'
+            WHEN quantity = 0 THEN 'zero_quantity'
+            WHEN customer_id IS NULL THEN 'no_customer'
+            WHEN invoice ILIKE 'C%' THEN 'cancellation'
+            ELSE 'purchase'
+        END"""
+
+
+def _find_repeats(con):
+    """Create ``_repeats``: the lines of rules 1 and 2 (overlap, duplicate).
+
+    Only a line whose key occurs more than once can be either. A 64-bit hash
+    of the key finds those lines with one cheap aggregate, so the window and
+    the join that count copies exactly run on a few thousand lines, not on
+    all of them; a hash collision only adds a line that the exact comparison
+    then leaves out.
+    """
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE _ruled AS
-        WITH keyed AS (
+        CREATE OR REPLACE TEMP TABLE _repeats AS
+        WITH candidates AS (
+            SELECT source_id, line_no, {_KEY}
+            FROM lines_parsed
+            WHERE hash({_KEY}) IN (
+                SELECT hash({_KEY}) AS h FROM lines_parsed
+                GROUP BY h HAVING count(*) > 1
+            )
+        ),
+        keyed AS (
             SELECT *,
                 row_number() OVER (
                     PARTITION BY source_id, {_KEY} ORDER BY line_no
                 ) AS occurrence
-            FROM lines_parsed
+            FROM candidates
         ),
         copies AS (
             SELECT source_id, {_KEY}, count(*) AS copies
-            FROM lines_parsed
+            FROM candidates
             GROUP BY ALL
         ),
         earlier AS (
@@ -127,27 +179,102 @@ def clean_lines(con, non_merchandise=NON_MERCHANDISE_CODES):
              AND c.customer_id IS NOT DISTINCT FROM k.customer_id
             GROUP BY ALL
         )
-        SELECT keyed.*,
-            CASE
-                WHEN occurrence <= coalesce(earlier_copies, 0) THEN 'overlap'
-                WHEN occurrence > 1 THEN 'duplicate'
-                WHEN upper(invoice) LIKE 'A%' THEN 'accounting_entry'
-                WHEN quantity < 0 AND upper(invoice) NOT LIKE 'C%' THEN 'write_off'
-                WHEN {_code_condition(non_merchandise)} THEN 'non_merchandise'
-                WHEN price <= 0 THEN 'nonpositive_price'
-                WHEN quantity = 0 THEN 'zero_quantity'
-                WHEN customer_id IS NULL THEN 'no_customer'
-                WHEN upper(invoice) LIKE 'C%' THEN 'cancellation'
-                ELSE 'purchase'
-            END AS rule
+        SELECT source_id, line_no,
+            CASE WHEN occurrence <= coalesce(earlier_copies, 0) THEN 'overlap'
+                ELSE 'duplicate' END AS repeat
         FROM keyed
         LEFT JOIN earlier USING (source_id, line_no)
+        WHERE occurrence <= coalesce(earlier_copies, 0) OR occurrence > 1
         """
     )
-    _net_cancellations(con)
+
+
+def _net_cancellations(con, rule):
+    """Create ``_netted``: units reversed (purchases) or matched (cancellations).
+
+    With P and C the running totals of units bought and cancelled in time
+    order, the units of cancellations left unmatched up to a cancellation are
+    max(0, max over cancellations so far of C - P). So the units matched in
+    all are C - that, and first in, first out hands them to purchases in order.
+
+    Only the (customer, product) pairs with a line on a C-invoice are netted:
+    the other purchases, most of them, have nothing reversed and need no
+    window (a pair whose C-invoice lines all fall to earlier rules nets to
+    nothing reversed, as it should).
+    """
+    order = "ORDER BY invoice_date, rule DESC, source_id, line_no"
     con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _netted AS
+        WITH cancelled AS (
+            SELECT DISTINCT customer_id, stock_code
+            FROM lines_parsed
+            WHERE invoice ILIKE 'C%' AND customer_id IS NOT NULL
+        ),
+        events AS (
+            SELECT source_id, line_no, customer_id, stock_code, invoice_date,
+                quantity, {rule} AS rule
+            FROM (
+                SELECT * FROM lines_parsed
+                SEMI JOIN cancelled USING (customer_id, stock_code)
+            )
+            LEFT JOIN _repeats USING (source_id, line_no)
+            WHERE rule IN ('purchase', 'cancellation')
+        ),
+        running AS (
+            SELECT source_id, line_no, customer_id, stock_code, rule, invoice_date,
+                abs(quantity) AS units,
+                sum(CASE WHEN rule = 'purchase' THEN quantity ELSE 0 END) OVER w
+                    AS bought,
+                sum(CASE WHEN rule = 'cancellation' THEN abs(quantity) ELSE 0 END)
+                    OVER w AS cancelled
+            FROM events
+            WINDOW w AS (
+                PARTITION BY customer_id, stock_code {order}
+                ROWS UNBOUNDED PRECEDING
+            )
+        ),
+        unmatched AS (
+            SELECT *,
+                greatest(0, max(CASE WHEN rule = 'cancellation'
+                                     THEN cancelled - bought END) OVER w) AS lost
+            FROM running
+            WINDOW w AS (
+                PARTITION BY customer_id, stock_code {order}
+                ROWS UNBOUNDED PRECEDING
+            )
+        ),
+        matched AS (
+            SELECT *,
+                cancelled - coalesce(lost, 0) AS matched_so_far,
+                coalesce(lag(cancelled - coalesce(lost, 0)) OVER w, 0)
+                    AS matched_before,
+                max(cancelled - coalesce(lost, 0)) OVER (
+                    PARTITION BY customer_id, stock_code
+                ) AS matched_total
+            FROM unmatched
+            WINDOW w AS (PARTITION BY customer_id, stock_code {order})
+        )
+        SELECT source_id, line_no,
+            CASE
+                WHEN rule = 'cancellation' THEN matched_so_far - matched_before
+                ELSE least(units, greatest(0, matched_total - (bought - units)))
+            END AS units
+        FROM matched
         """
+    )
+
+
+def _write_lines(con, rule):
+    """Create ``lines`` (every line with its bucket) and ``clean_lines``."""
+    con.execute(
+        f"""
         CREATE OR REPLACE TABLE lines AS
+        WITH ruled AS (
+            SELECT lines_parsed.*, {rule} AS rule
+            FROM lines_parsed
+            LEFT JOIN _repeats USING (source_id, line_no)
+        )
         SELECT r.source_id, r.source_file, r.line_no, r.invoice, r.stock_code,
             r.description, r.quantity, r.invoice_date, r.price, r.customer_id,
             r.country,
@@ -165,7 +292,7 @@ def clean_lines(con, non_merchandise=NON_MERCHANDISE_CODES):
             CAST(CASE WHEN r.rule = 'purchase' THEN r.quantity - coalesce(n.units, 0)
                 ELSE 0 END AS BIGINT) AS quantity_net,
             quantity_net * r.price AS amount
-        FROM _ruled AS r
+        FROM ruled AS r
         LEFT JOIN _netted AS n USING (source_id, line_no)
         ORDER BY r.source_id, r.line_no
         """
@@ -179,77 +306,6 @@ def clean_lines(con, non_merchandise=NON_MERCHANDISE_CODES):
         FROM lines
         WHERE bucket = 'kept'
         ORDER BY invoice_date, source_id, line_no
-        """
-    )
-    con.execute("DROP TABLE _ruled")
-    con.execute("DROP TABLE _netted")
-    ledger = _ledger(con)
-    if ledger.loc[ledger.bucket == "kept", "lines"].sum() == 0:
-        raise EmptyResultError(
-            "no purchase line is left after cleaning. The ledger:\n"
-            + ledger[["bucket", "lines"]].to_string(index=False)
-            + "\nCheck that the file holds purchases with customers and prices."
-        )
-    return ledger
-
-
-def _net_cancellations(con):
-    """Create ``_netted``: units reversed (purchases) or matched (cancellations).
-
-    With P and C the running totals of units bought and cancelled in time
-    order, the units of cancellations left unmatched up to a cancellation are
-    max(0, max over cancellations so far of C - P). So the units matched in
-    all are C - that, and first in, first out hands them to purchases in order.
-    """
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _netted AS
-        WITH events AS (
-            SELECT source_id, line_no, customer_id, stock_code, rule, invoice_date,
-                abs(quantity) AS units,
-                sum(CASE WHEN rule = 'purchase' THEN quantity ELSE 0 END) OVER w
-                    AS bought,
-                sum(CASE WHEN rule = 'cancellation' THEN -quantity ELSE 0 END)
-                    OVER w AS cancelled
-            FROM _ruled
-            WHERE rule IN ('purchase', 'cancellation')
-            WINDOW w AS (
-                PARTITION BY customer_id, stock_code
-                ORDER BY invoice_date, rule DESC, source_id, line_no
-                ROWS UNBOUNDED PRECEDING
-            )
-        ),
-        unmatched AS (
-            SELECT *,
-                greatest(0, max(CASE WHEN rule = 'cancellation'
-                                     THEN cancelled - bought END) OVER w) AS lost
-            FROM events
-            WINDOW w AS (
-                PARTITION BY customer_id, stock_code
-                ORDER BY invoice_date, rule DESC, source_id, line_no
-                ROWS UNBOUNDED PRECEDING
-            )
-        ),
-        matched AS (
-            SELECT *,
-                cancelled - coalesce(lost, 0) AS matched_so_far,
-                coalesce(lag(cancelled - coalesce(lost, 0)) OVER w, 0)
-                    AS matched_before,
-                max(cancelled - coalesce(lost, 0)) OVER (
-                    PARTITION BY customer_id, stock_code
-                ) AS matched_total
-            FROM unmatched
-            WINDOW w AS (
-                PARTITION BY customer_id, stock_code
-                ORDER BY invoice_date, rule DESC, source_id, line_no
-            )
-        )
-        SELECT source_id, line_no,
-            CASE
-                WHEN rule = 'cancellation' THEN matched_so_far - matched_before
-                ELSE least(units, greatest(0, matched_total - (bought - units)))
-            END AS units
-        FROM matched
         """
     )
 
@@ -276,6 +332,6 @@ def _ledger(con):
         """
     )
     ledger = con.execute("SELECT * FROM ledger").df()
-    read = con.execute("SELECT count(*) FROM lines_parsed").fetchone()[0]
+    read = con.execute("SELECT count(*) FROM lines_parsed").fetchall()[0][0]
     assert ledger.lines.sum() == read, "the ledger must add up to the lines read"
     return ledger

@@ -65,6 +65,7 @@ FEATURE_GROUPS = {
         "cheap_value_share",
     ),
     "categories": ("share_*", "categories"),
+    "products": ("buyer_loyalty", "max_buyer_loyalty"),
     "country": ("country",),
     "season": ("holiday_season", "day_of_month", "day_span_hours"),
     "cancellations": ("cancelled_lines", "cancelled_value", "cancelled_share"),
@@ -123,9 +124,11 @@ def first_order_features(con, products, categories, lines="lines"):
     con : duckdb.DuckDBPyConnection
         Holds ``lines``.
     products : pandas.DataFrame
-        ``stock_code``, ``category`` and ``reference_price`` (the usual unit
-        price of the product). Products not in it count as uncategorised,
-        at their own price.
+        ``stock_code``, ``category``, ``reference_price`` (the usual unit
+        price of the product) and ``buyer_loyalty`` (how often its buyers
+        come back; see :func:`shopseg.predict.product_table`). Products not
+        in it count as uncategorised, at their own price, with the median
+        loyalty.
     categories : pandas.DataFrame
         ``category`` and ``label`` of every product category.
     lines : str, default="lines"
@@ -140,7 +143,9 @@ def first_order_features(con, products, categories, lines="lines"):
         ``first_day``, ``first_order_at`` and the columns of
         :func:`feature_columns`.
     """
-    product_map = products[["stock_code", "category", "reference_price"]]
+    product_map = products[
+        ["stock_code", "category", "reference_price", "buyer_loyalty"]
+    ]
     con.register("_product_map", product_map)
     share_names = ", ".join(
         f"o.{share_column(c, label)}" for c, label in _with_uncategorised(categories)
@@ -172,7 +177,11 @@ def first_order_features(con, products, categories, lines="lines"):
                     l.quantity, l.price, l.invoice_date, l.country,
                     l.quantity * l.price AS value,
                     coalesce(p.category, -1) AS category,
-                    coalesce(p.reference_price, l.price) AS reference_price
+                    coalesce(p.reference_price, l.price) AS reference_price,
+                    coalesce(
+                        p.buyer_loyalty,
+                        (SELECT median(buyer_loyalty) FROM _product_map)
+                    ) AS buyer_loyalty
                 FROM {lines} AS l
                 JOIN first AS f
                   ON l.customer_id = f.customer_id
@@ -214,6 +223,8 @@ def first_order_features(con, products, categories, lines="lines"):
                     coalesce(sum(value) FILTER (WHERE price < 1), 0) / sum(value)
                         AS cheap_value_share,
                     count(DISTINCT category) AS categories,
+                    sum(value * buyer_loyalty) / sum(value) AS buyer_loyalty,
+                    max(buyer_loyalty) AS max_buyer_loyalty,
                     mode(country) AS country,
                     {shares}
                 FROM day
@@ -234,7 +245,8 @@ def first_order_features(con, products, categories, lines="lines"):
                 o.order_value / o.units AS unit_value,
                 o.price_ratio, o.discount_line_share, o.cheap_value_share,
                 {share_names},
-                o.categories, coalesce(o.country, 'Unspecified') AS country,
+                o.categories, o.buyer_loyalty, o.max_buyer_loyalty,
+                coalesce(o.country, 'Unspecified') AS country,
                 CASE WHEN month(f.first_day) IN ({holiday}) THEN 1 ELSE 0 END
                     AS holiday_season,
                 day(f.first_day) AS day_of_month,

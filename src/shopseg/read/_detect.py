@@ -1,8 +1,16 @@
-"""Detect how a text export is written: compression, encoding and delimiter."""
+"""Detect how a text export is written: compression, encoding and delimiter.
+
+Only the head of a file is looked at here. Whether the rest is valid UTF-8 is
+left to DuckDB, which checks every value as it reads the file; when it finds
+a byte sequence that is not UTF-8, the reader falls back to cp1252 (see
+:func:`transcode_to_utf8`). That keeps the usual UTF-8 file to one pass.
+"""
 
 import codecs
+import dataclasses
 import gzip
 import shutil
+import zlib
 
 from ..exceptions import InputFileError
 
@@ -10,6 +18,17 @@ DELIMITERS = (",", ";", "\t", "|")
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
+#: Bytes read to detect the encoding and find the header line.
+HEAD_BYTES = 1 << 16
+
+
+@dataclasses.dataclass
+class Head:
+    """What the first bytes of a text export say about it."""
+
+    compression: str  # "gzip" or "none"
+    encoding: str  # "utf-8-sig", "utf-8" or "cp1252"
+    header_line: str
 
 
 def is_gzip(path):
@@ -23,47 +42,67 @@ def open_binary(path):
     return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
 
 
-def detect_encoding(path):
-    """Return ``'utf-8-sig'``, ``'utf-8'`` or ``'cp1252'`` for a text file.
+def _incomplete(path, exc):
+    return InputFileError(
+        f"{path}: cannot be read ({exc}); check that the file is complete (a "
+        "gzip file cut short cannot be decompressed)"
+    )
 
-    The whole file is decoded as UTF-8; the first byte that is not valid UTF-8
-    means the file is cp1252, the single-byte Windows encoding in which the
-    widely circulated copy of the UCI data writes '£' as the byte 0xA3.
+
+def read_head(path):
+    """Return the :class:`Head` of a text export, from its first bytes only.
+
+    The encoding is 'utf-8-sig' with a byte-order mark, 'cp1252' when the
+    head is not valid UTF-8 (the widely circulated copy of the UCI data writes
+    '£' as the cp1252 byte 0xA3), else 'utf-8' until DuckDB finds otherwise.
     """
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with open_binary(path) as f:
-        head = f.read(_CHUNK)
-        encoding = "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
-        chunk = head
-        try:
-            while chunk:
-                decoder.decode(chunk)
-                chunk = f.read(_CHUNK)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "cp1252"
-        except (OSError, EOFError) as exc:
-            raise InputFileError(
-                f"{path}: cannot be read ({exc}); check that the file is complete "
-                "(a gzip file cut short cannot be decompressed)"
-            ) from None
-    return encoding
+    compression = "gzip" if is_gzip(path) else "none"
+    try:
+        with open_binary(path) as f:
+            head = f.read(HEAD_BYTES)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _incomplete(path, exc) from None
+    if b"\x00" in head:
+        raise InputFileError(
+            f"{path}: holds NUL bytes, so it is not a text export (CSV) but a "
+            "binary file, or text in UTF-16; export the data as CSV in UTF-8"
+        )
+    if head.startswith(codecs.BOM_UTF8):
+        encoding = "utf-8-sig"
+    else:
+        encoding = "utf-8" if _is_utf8_prefix(head) else "cp1252"
+    first = head.split(b"\n", 1)[0]
+    header_line = first.decode(encoding, errors="replace")
+    return Head(compression, encoding, header_line.lstrip("\ufeff").rstrip("\r"))
+
+
+def _is_utf8_prefix(data):
+    """Whether ``data`` is valid UTF-8, allowing a character cut at the end."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def transcode_to_utf8(path, encoding, target):
-    """Write a UTF-8 copy of a text file so that DuckDB can read it."""
-    with open_binary(path) as src, open(target, "wb") as dst:
-        reader = codecs.getreader(encoding)(src, errors="strict")
-        writer = codecs.getwriter("utf-8")(dst)
-        shutil.copyfileobj(reader, writer, _CHUNK)
+    """Write a UTF-8 copy of a text file so that DuckDB can read it.
 
-
-def read_header_line(path, encoding):
-    """Return the first line of a text file, decoded."""
-    with open_binary(path) as f:
-        raw = f.readline(_CHUNK)
-    text = raw.decode(encoding, errors="replace")
-    return text.lstrip("\ufeff").rstrip("\r\n")
+    Raises :class:`InputFileError` when the file is not text in ``encoding``.
+    """
+    try:
+        with open_binary(path) as src, open(target, "wb") as dst:
+            reader = codecs.getreader(encoding)(src, errors="strict")
+            writer = codecs.getwriter("utf-8")(dst)
+            shutil.copyfileobj(reader, writer, _CHUNK)
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            f"{path}: byte 0x{exc.object[exc.start]:02X} is neither UTF-8 nor "
+            f"{encoding} text, so this is not a text export (CSV); export the "
+            "data again as CSV, in UTF-8"
+        ) from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _incomplete(path, exc) from None
 
 
 def detect_delimiter(header_line, source):

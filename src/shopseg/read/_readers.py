@@ -7,12 +7,15 @@ Reading leaves two tables in the connection:
     file it came from and its line number;
 ``lines_parsed``
     the same lines with typed values: integer quantity, float price, timestamp,
-    identifiers as text.
+    identifiers as text. It is a temporary table, gone when the connection
+    closes; cleaning copies it, with each line's bucket, into ``lines``.
 """
 
+import csv
 import dataclasses
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -84,9 +87,8 @@ def read_files(paths, con, column_map=None, date_format="auto"):
     infos = []
     with tempfile.TemporaryDirectory(prefix="shopseg-read-") as scratch:
         for path in paths:
-            for info, table in _load(Path(path), con, column_map, scratch, len(infos)):
-                _parse_into_tables(con, table, info, date_format)
-                con.execute(f"DROP TABLE {table}")
+            for info in _load(Path(path), con, column_map, scratch, len(infos)):
+                _parse_into_lines(con, info, date_format)
                 infos.append(info)
     return infos
 
@@ -100,9 +102,11 @@ def _create_tables(con):
         )
         """
     )
+    # A temporary table: ``lines`` keeps every parsed line with its bucket,
+    # so a store need not hold the same lines a second time.
     con.execute(
         """
-        CREATE OR REPLACE TABLE lines_parsed (
+        CREATE OR REPLACE TEMP TABLE lines_parsed (
             source_id INTEGER, source_file VARCHAR, line_no BIGINT,
             invoice VARCHAR, stock_code VARCHAR, description VARCHAR,
             quantity BIGINT, invoice_date TIMESTAMP, price DOUBLE,
@@ -125,7 +129,8 @@ def _check_file(path):
 
 
 def _load(path, con, column_map, scratch, first_id):
-    """Yield (SourceInfo, table) for each table of canonical text columns."""
+    """Yield a SourceInfo for each source of ``path`` once its lines are in
+    ``lines_raw``."""
     _check_file(path)
     common = dict(path=str(path), sha256=sha256_of(path), bytes=path.stat().st_size)
     suffixes = "".join(path.suffixes).lower()
@@ -135,64 +140,148 @@ def _load(path, con, column_map, scratch, first_id):
             info = SourceInfo(
                 first_id + offset, f"{path.name}[{sheet}]", format="excel", **common
             )
-            table = f"_read_{info.source_id}"
-            con.register("_frame", frame)
-            header = list(frame.columns)
-            _canonical_table(con, "_frame", table, header, info, column_map, 2)
-            con.unregister("_frame")
-            yield info, table
+            _read_frame(con, path, frame, info, column_map)
+            yield info
         return
 
     info = SourceInfo(first_id, path.name, format="csv", **common)
-    table = f"_read_{info.source_id}"
     if suffixes.endswith(PARQUET_SUFFIXES):
         info.format = "parquet"
-        source = f"read_parquet('{_sql_path(path)}')"
-        first_line = 1
+        _read_parquet(con, path, info, column_map)
     else:
-        source = _csv_source(path, info, scratch)
-        first_line = 2
+        _read_csv(con, path, info, column_map, scratch)
+    yield info
+
+
+def _insert_raw(con, source, header, info, column_map, first_line):
+    """Append the lines of ``source`` to ``lines_raw`` as canonical text.
+
+    ``first_line`` is the line number of the first row: 2 under a header row.
+    The header is matched before anything is read, so a file with unknown
+    columns fails at once.
+    """
+    info.columns = match_header(header, info.name, column_map)
+    selected = ", ".join(
+        f"CAST({_sql_name(info.columns[c])} AS VARCHAR)"
+        if c in info.columns
+        else "CAST(NULL AS VARCHAR)"
+        for c in COLUMNS
+    )
+    # row_number() OVER () numbers the rows as the scan yields them, in file
+    # order (DuckDB preserves insertion order), without a copy of the table.
+    (info.lines,) = con.execute(
+        f"""
+        INSERT INTO lines_raw
+        SELECT {info.source_id}, '{_sql_text(info.name)}',
+            row_number() OVER () + {first_line - 1}, {selected}
+        FROM {source}
+        """
+    ).fetchall()[0]
+
+
+def _read_frame(con, path, frame, info, column_map):
+    """Append the lines of one sheet, read by pandas, to ``lines_raw``."""
+    con.register("_frame", frame)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _whole AS SELECT * FROM {source}")
+        _insert_raw(con, "_frame", list(frame.columns), info, column_map, 2)
     except duckdb.Error as exc:
         raise InputFileError(
-            f"{path}: cannot be read as {info.format.upper()}: "
-            f"{str(exc).splitlines()[0]}"
+            f"{info.name}: cannot be read from {path.name}: "
+            f"{str(exc).splitlines()[0]}; export the sheet as CSV"
         ) from None
-    header = [row[0] for row in con.execute("DESCRIBE _whole").fetchall()]
-    _canonical_table(con, "_whole", table, header, info, column_map, first_line)
-    con.execute("DROP TABLE _whole")
-    yield info, table
+    finally:
+        con.unregister("_frame")
 
 
-def _csv_source(path, info, scratch):
-    info.encoding = _detect.detect_encoding(path)
-    header_line = _detect.read_header_line(path, info.encoding)
-    info.delimiter = _detect.detect_delimiter(header_line, path)
-    readable = path
-    if info.encoding == "cp1252":
-        readable = Path(scratch) / f"{info.source_id}.csv"
-        _detect.transcode_to_utf8(path, info.encoding, readable)
-    delimiter = info.delimiter.replace("'", "''")
-    return (
-        f"read_csv('{_sql_path(readable)}', header=true, all_varchar=true, "
-        f"delim='{delimiter}', quote='\"', escape='\"', auto_detect=false, "
-        f"columns={_header_columns(header_line, info.delimiter)})"
+def _read_parquet(con, path, info, column_map):
+    source = f"read_parquet('{_sql_text(path)}')"
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        _insert_raw(con, source, [row[0] for row in described], info, column_map, 1)
+    except duckdb.Error as exc:
+        raise InputFileError(
+            f"{path}: cannot be read as PARQUET: {str(exc).splitlines()[0]}"
+        ) from None
+
+
+def _read_csv(con, path, info, column_map, scratch):
+    """Append a CSV file's lines to ``lines_raw``, finding its encoding.
+
+    The file is read as UTF-8 unless its head is not; only if DuckDB then
+    finds bytes that are not UTF-8 is a cp1252 copy transcoded to UTF-8 and
+    read again (the failed statement leaves ``lines_raw`` as it was).
+    """
+    head = _detect.read_head(path)
+    info.encoding = head.encoding
+    info.delimiter = _detect.detect_delimiter(head.header_line, path.name)
+    header = _header_names(head.header_line, info.delimiter)
+    if info.encoding != "cp1252":
+        try:
+            _insert_csv(con, path, head.compression, header, info, column_map)
+            return
+        except duckdb.Error as exc:
+            if "invalid unicode" not in str(exc).lower():
+                raise InputFileError(_csv_error(path, exc, info.delimiter)) from None
+        info.encoding = "cp1252"
+    readable = _transcoded(path, info, scratch)
+    try:
+        _insert_csv(con, readable, "none", header, info, column_map)
+    except duckdb.Error as exc:
+        raise InputFileError(_csv_error(path, exc, info.delimiter)) from None
+
+
+def _insert_csv(con, path, compression, header, info, column_map):
+    """Append a UTF-8 CSV file to ``lines_raw``, every field read as text."""
+    columns = ", ".join(f"'{_sql_text(name)}': 'VARCHAR'" for name in header)
+    scan = (
+        f"read_csv('{_sql_text(path)}', header=true, all_varchar=true, "
+        f"delim='{_sql_text(info.delimiter)}', quote='\"', escape='\"', "
+        f"auto_detect=false, compression='{compression}', columns={{{columns}}})"
     )
+    _insert_raw(con, scan, header, info, column_map, 2)
 
 
-def _header_columns(header_line, delimiter):
-    import csv
+def _transcoded(path, info, scratch):
+    target = Path(scratch) / f"{info.source_id}.csv"
+    _detect.transcode_to_utf8(path, "cp1252", target)
+    return target
 
+
+def _header_names(header_line, delimiter):
+    """The header's column names, stripped; blank and repeated ones made unique."""
     names = next(csv.reader([header_line], delimiter=delimiter))
     seen = {}
-    columns = {}
+    unique = []
     for name in names:
         name = name.strip() or "column"
         seen[name] = seen.get(name, 0) + 1
-        unique = name if seen[name] == 1 else f"{name}_{seen[name]}"
-        columns[unique] = "VARCHAR"
-    return columns
+        unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return unique
+
+
+def _csv_error(path, exc, delimiter):
+    """One paragraph saying why DuckDB could not read a CSV file."""
+    message = str(exc)
+    fields = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
+    line = re.search(r"CSV Error on Line: (\d+)", message)
+    if fields and line:
+        return (
+            f"{path}: line {line.group(1)} has {fields.group(2)} fields where the "
+            f"header has {fields.group(1)} (delimiter {delimiter!r}); quote values "
+            "that hold the delimiter, or export the file again"
+        )
+    if "GZIP" in message.upper():
+        return (
+            f"{path}: the gzip data are damaged or truncated "
+            f"({message.splitlines()[0]}); check that the file is complete"
+        )
+    first = message.splitlines()[0]
+    if line:
+        first += f" (line {line.group(1)})"
+    return (
+        f"{path}: cannot be read as CSV with delimiter {delimiter!r}: {first}. "
+        "Check that it is a text export with a header row"
+    )
 
 
 def _excel_sheets(path):
@@ -208,106 +297,56 @@ def _excel_sheets(path):
     return {name: frame for name, frame in sheets.items() if len(frame.columns)}
 
 
-def _canonical_table(con, source, table, header, info, column_map, first_line):
-    """Create ``table`` with the canonical text columns of ``source``."""
-    info.columns = match_header(header, info.name, column_map)
-    selected = ", ".join(
-        f'CAST("{info.columns[c]}" AS VARCHAR) AS {c}'
-        if c in info.columns
-        else f"CAST(NULL AS VARCHAR) AS {c}"
-        for c in COLUMNS
-    )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {table} AS
-        SELECT rowid + {first_line} AS line_no, {selected}
-        FROM {source}
-        """
-    )
-    info.lines = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-
-
-def _parse_into_tables(con, table, info, date_format):
+def _parse_into_lines(con, info, date_format):
+    """Append a source's typed lines to ``lines_parsed``; fail on a bad value."""
+    where = f"source_id = {info.source_id}"
+    relation = f"lines_raw WHERE {where}"
     column = info.columns.get("invoice_date", "invoice_date")
     info.date_format = _parse.infer_date_format(
-        con, table, column, info.name, date_format
+        con, relation, column, info.name, date_format
     )
     decimal_comma = info.delimiter not in (None, ",")
-    typed = {
-        "quantity": _parse.number_expression("quantity", decimal_comma),
-        "price": _parse.number_expression("price", decimal_comma),
-        "invoice_date": _parse.date_expression(info.date_format),
-    }
-    checks = [
-        ("invoice_date", typed["invoice_date"], ("a date", _date_fix(info))),
-        ("quantity", f"CAST({typed['quantity']} AS BIGINT)", _NUMBER_FIX),
-        ("price", typed["price"], _NUMBER_FIX),
-    ]
-    for canonical, expression, fix in checks:
-        guarded = expression
-        if canonical == "quantity":
-            guarded = (
-                f"CASE WHEN {typed['quantity']} = round({typed['quantity']}) "
-                f"THEN {typed['quantity']} END"
-            )
-            fix = ("a whole number", _NUMBER_FIX[1])
-        _parse.raise_first_bad(
-            con, table, info.name, canonical, guarded,
-            repr(info.columns.get(canonical, canonical)), fix,
-        )
-    for canonical in ("invoice", "stock_code"):
-        _parse.raise_first_bad(
-            con, table, info.name, canonical,
-            f"NULLIF(trim({canonical}), '')",
-            repr(info.columns[canonical]),
-            ("an identifier", "Every line needs one; remove or complete the line."),
-        )
-
-    con.execute(
-        f"""
-        INSERT INTO lines_raw
-        SELECT {info.source_id}, '{_sql_text(info.name)}', line_no,
-               {', '.join(COLUMNS)}
-        FROM {table}
-        """
-    )
     con.execute(
         f"""
         INSERT INTO lines_parsed
-        SELECT {info.source_id}, '{_sql_text(info.name)}', line_no,
-               trim(invoice),
-               trim(stock_code),
-               NULLIF(NULLIF(trim(description), ''), 'nan'),
-               CAST({typed['quantity']} AS BIGINT),
-               {typed['invoice_date']},
-               {typed['price']},
-               {_parse.identifier_expression('customer_id')},
-               coalesce(NULLIF(trim(country), ''), 'Unspecified')
-        FROM {table}
+        SELECT source_id, source_file, line_no,
+            NULLIF(trim(invoice), ''),
+            NULLIF(trim(stock_code), ''),
+            NULLIF(NULLIF(trim(description), ''), 'nan'),
+            {_parse.whole_number_expression('quantity', decimal_comma)},
+            dates.ts,
+            {_parse.number_expression('price', decimal_comma)},
+            {_parse.identifier_expression('customer_id')},
+            coalesce(NULLIF(trim(country), ''), 'Unspecified')
+        FROM lines_raw
+        LEFT JOIN {_parse.parsed_dates(relation, info.date_format)} AS dates
+            ON lines_raw.invoice_date = dates.raw
+        WHERE lines_raw.{where}
         """
     )
+    _parse.raise_first_bad(con, _checks(info), info.source_id, info.name)
 
 
-_NUMBER_FIX = (
-    "a number",
-    "Correct the value in the file, or map the right column with --column.",
-)
+_NUMBER_FIX = "Correct the value in the file, or map the right column with --column."
+_ID_FIX = "Every line needs one; remove or complete the line."
 
 
-def _date_fix(info):
-    if info.date_format == "mixed":
-        return (
-            "an ISO date like the others in the column",
-            "The column mixes date formats; export the dates in one format.",
-        )
-    return (
-        f"a {info.date_format} date",
-        "Correct the value, or pass --date-format if the format was misread.",
-    )
+def _checks(info):
+    """(column, file's name, what it must be, fix) of the required columns."""
+    names = info.columns
+    date_fix = "Correct the value, or pass --date-format if the format was misread."
+    return [
+        ("invoice_date", names["invoice_date"],
+         _parse.DATE_FORMAT_NAMES[info.date_format], date_fix),
+        ("quantity", names["quantity"], "a whole number", _NUMBER_FIX),
+        ("price", names["price"], "a number", _NUMBER_FIX),
+        ("invoice", names["invoice"], "an identifier", _ID_FIX),
+        ("stock_code", names["stock_code"], "an identifier", _ID_FIX),
+    ]
 
 
-def _sql_path(path):
-    return str(path).replace("'", "''")
+def _sql_name(name):
+    return '"' + str(name).replace('"', '""') + '"'
 
 
 def _sql_text(text):

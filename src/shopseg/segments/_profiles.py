@@ -97,5 +97,10 @@ def _names(profiles, customers):
         if counts[names[i]] > 1:
             country = row.top_countries.split(" (")[0]
             category = row.top_categories.split(", ")[0]
-            names[i] = f"{names[i]} ({country}, {category})"
-    return names
+            detail = ", ".join(part for part in (country, category) if part)
+            names[i] = f"{names[i]} ({detail or f'segment {row.segment}'})"
+    counts = pd.Series(names).value_counts()
+    return [
+        f"{name} #{segment}" if counts[name] > 1 else name
+        for name, segment in zip(names, profiles.segment)
+    ]

@@ -1,0 +1,220 @@
+"""The command line: exit status, one-paragraph errors, the store it leaves."""
+
+import gzip
+import os
+import random
+import re
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from shopseg.cli import main
+
+HEADER = (
+    "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,"
+    "Country"
+)
+LINE = "536365,85123A,WHITE HANGING HEART,6,12/13/2010 8:26,2.55,17850,UK"
+
+STORE_TABLES = {"lines_raw", "lines", "clean_lines", "ledger", "inputs", "runs"}
+
+
+def synthetic_export(customers=40, seed=7):
+    """A small export: 40 customers buying 12 products through 2011."""
+    rng = random.Random(seed)
+    products = []
+    for colour in ("RED", "BLUE", "PINK", "GREEN"):
+        for thing in ("HEART MUG", "STAR LANTERN", "RETRO CLOCK"):
+            n = len(products)
+            products.append((f"{20000 + n}", f"{colour} {thing}", 0.85 + 0.4 * n))
+    lines = [HEADER]
+    invoice = 540000
+    for customer in range(12000, 12000 + customers):
+        for _ in range(rng.randint(1, 6)):
+            invoice += 1
+            when = (
+                f"{rng.randint(1, 12)}/{rng.randint(1, 28)}/2011 "
+                f"{rng.randint(8, 17)}:{rng.randint(0, 59):02d}"
+            )
+            for code, description, price in rng.sample(products, rng.randint(1, 4)):
+                lines.append(
+                    f"{invoice},{code},{description},{rng.randint(1, 24)},{when},"
+                    f"{price:.2f},{customer},United Kingdom"
+                )
+    return "\n".join(lines) + "\n"
+
+
+def run_cli(args, capsys):
+    """Run ``shopseg ARGS``; return (exit status, stdout, stderr)."""
+    try:
+        main([str(a) for a in args])
+        status = 0
+    except SystemExit as exc:
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_one_paragraph_error(out, err):
+    assert "Traceback" not in out + err
+    message = err.strip()
+    assert message.startswith("error: ")
+    assert "\n\n" not in message  # one paragraph
+
+
+def store_tables(out_dir):
+    con = duckdb.connect(str(out_dir / "shopseg.duckdb"), read_only=True)
+    try:
+        tables = {name for (name,) in con.execute("SHOW TABLES").fetchall()}
+        ledger = con.execute("SELECT bucket, lines FROM ledger ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+    return tables, ledger
+
+
+def bad_inputs(tmp_path):
+    """Name -> (file, regex the error must match)."""
+    random_bytes = tmp_path / "random.csv"
+    random_bytes.write_bytes(random.Random(1).randbytes(4000))
+    packed = gzip.compress((HEADER + "\n" + f"{LINE}\n" * 1000).encode())
+    truncated = tmp_path / "cut.csv.gz"
+    truncated.write_bytes(packed[: len(packed) // 2])
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text(HEADER.replace("CustomerID", "ClientRef") + f"\n{LINE}\n")
+    bad_date = tmp_path / "bad_date.csv"
+    bad_date.write_text(f"{HEADER}\n{LINE}\n{LINE.replace('12/13/2010', 'soon')}\n")
+    nothing = tmp_path / "nothing.csv"
+    nothing.write_text(f"{HEADER}\n{LINE.replace('17850', '')}\n")
+    return {
+        "missing": (tmp_path / "missing.csv", r"missing\.csv: no such file"),
+        "random-bytes": (random_bytes, r"random\.csv: .*not a text export"),
+        "truncated-gzip": (truncated, r"cut\.csv\.gz: .*(complete|truncated)"),
+        "unknown-columns": (unknown, r"no column found for customer_id.*ClientRef"),
+        "unparseable-date": (bad_date, r"line 3: column 'InvoiceDate' has 'soon"),
+        "nothing-left": (nothing, r"(?s)no purchase line is left.*no_customer +1"),
+    }
+
+
+BAD = [
+    "missing",
+    "random-bytes",
+    "truncated-gzip",
+    "unknown-columns",
+    "unparseable-date",
+    "nothing-left",
+]
+
+
+@pytest.mark.parametrize("case", BAD, ids=BAD)
+def test_bad_input_exits_2_with_one_paragraph(tmp_path, capsys, case):
+    path, message = bad_inputs(tmp_path)[case]
+    status, out, err = run_cli(["run", path, "--out", tmp_path / "out"], capsys)
+    assert status == 2
+    assert_one_paragraph_error(out, err)
+    assert re.search(message, err)
+    assert not any((tmp_path / "out").glob(".staging-*"))
+
+
+@pytest.mark.parametrize("case", ["random-bytes", "truncated-gzip"],
+                         ids=["random-bytes", "truncated-gzip"])
+def test_bad_input_in_a_fresh_process(tmp_path, case):
+    path, _ = bad_inputs(tmp_path)[case]
+    result = subprocess.run(
+        [sys.executable, "-m", "shopseg", "run", str(path), "--out",
+         str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 2, result.stderr
+    assert_one_paragraph_error(result.stdout, result.stderr)
+
+
+def test_unknown_column_option_exits_2(tmp_path, capsys):
+    path = tmp_path / "a.csv"
+    path.write_text(f"{HEADER}\n{LINE}\n")
+    status, out, err = run_cli(
+        ["run", path, "--column", "client=X", "--out", tmp_path / "out"], capsys
+    )
+    assert status == 2
+    assert_one_paragraph_error(out, err)
+    assert "not a shopseg column" in err
+
+
+def test_ledger_without_a_store_exits_2(tmp_path, capsys):
+    status, out, err = run_cli(["ledger", "--out", tmp_path / "none"], capsys)
+    assert status == 2
+    assert_one_paragraph_error(out, err)
+    assert "no shopseg store" in err
+
+
+@pytest.fixture
+def ingest_only(monkeypatch):
+    """Make ``shopseg run`` run the read and clean stages only.
+
+    The later stages (segments, predictions, lifetime value, report) have their
+    own tests and need more data than a small export; here they and the tables
+    they print are left out.
+    """
+    from shopseg import cli, pipeline
+
+    monkeypatch.setattr(pipeline, "ALL_STAGES", pipeline.INGEST_STAGES)
+    for printer in ("_print_segments", "_print_clv", "_print_predictions"):
+        monkeypatch.setattr(cli, printer, lambda out_dir: None, raising=False)
+
+
+@pytest.fixture
+def finished_run(tmp_path, capsys, ingest_only):
+    """An output folder holding one successful run of a small export."""
+    path = tmp_path / "shop.csv"
+    path.write_text(synthetic_export())
+    out_dir = tmp_path / "out"
+    status, out, err = run_cli(["run", path, "--out", out_dir], capsys)
+    assert status == 0, err
+    assert "Traceback" not in out + err
+    return out_dir, out
+
+
+def test_successful_run_writes_the_store(finished_run):
+    out_dir, out = finished_run
+    tables, ledger = store_tables(out_dir)
+    assert STORE_TABLES <= tables
+    assert sum(lines for _, lines in ledger) == len(synthetic_export().splitlines()) - 1
+    assert "Ledger" in out and "kept" in out
+    assert not any(out_dir.glob(".staging-*"))
+
+
+def test_failed_run_keeps_the_previous_store(finished_run, tmp_path, capsys):
+    out_dir, _ = finished_run
+    before = store_tables(out_dir)
+    files_before = sorted(p.name for p in out_dir.iterdir())
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(random.Random(2).randbytes(2000))
+    status, out, err = run_cli(["run", garbage, "--out", out_dir], capsys)
+    assert status == 2
+    assert_one_paragraph_error(out, err)
+    assert store_tables(out_dir) == before
+    assert not any(out_dir.glob(".staging-*"))
+    assert sorted(p.name for p in out_dir.iterdir()) == files_before
+
+
+def test_error_quoting_brackets_is_printed_as_is(tmp_path, capsys):
+    """A value such as '[/x]' is printed, not read as rich markup."""
+    path = tmp_path / "brackets.csv"
+    path.write_text(f"{HEADER}\n{LINE.replace('12/13/2010 8:26', '[/x]')}\n")
+    status, out, err = run_cli(["run", path, "--out", tmp_path / "out"], capsys)
+    assert status == 2
+    assert_one_paragraph_error(out, err)
+    assert "has '[/x]'" in err
+
+
+def test_output_folder_that_is_a_file_exits_2(tmp_path, capsys):
+    path = tmp_path / "a.csv"
+    path.write_text(f"{HEADER}\n{LINE}\n")
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder")
+    status, out, err = run_cli(["run", path, "--out", blocker], capsys)
+    assert status == 2
+    assert_one_paragraph_error(out, err)
+    assert "cannot be written" in err

@@ -1,0 +1,611 @@
+"""Tests of shopseg.service: endpoints, errors, keys, batch equality, contract.
+
+A small model is trained once, by the stages ``shopseg run`` uses, on
+synthetic orders of a fixed seed: shops that order dozens and come back, and
+one-off buyers.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import schemathesis
+from schemathesis import GenerationMode
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+
+from shopseg import pipeline
+from shopseg.cli import main
+from shopseg.exceptions import InputFileError, ModelInputError, ShopsegError
+from shopseg.predict import load_model, score_orders
+from shopseg.read import COLUMNS
+from shopseg.service import create_app, load_api_keys
+from shopseg.service._app import INTERNAL_ERROR
+
+KEY = "test-key-0123456789abcdef"
+OTHER_KEY = "other-key-0123456789abcdef"
+KINDS = ("JUMBO BAG", "SCENTED CANDLE", "TEA MUG", "GREETING CARD", "WALL CLOCK",
+         "CAKE TIN")
+COLOURS = ("RED", "BLUE", "PINK", "GREEN", "IVORY", "BLACK", "GOLD")
+NUMBERS = ("predicted_spend", "spend_lower", "spend_upper", "repeat_probability")
+EXACT = ("customer_id", "first_purchase_day", "segment", "later_lines",
+         "horizon_days")
+LEAKS = ("Traceback", "site-packages", "/tmp", "shopseg/", ".py", "File \"")
+
+
+def _synthetic_lines(n_customers=400, seed=0):
+    """Two years of order lines in the columns of a batch file."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2010-01-01")
+    first = rng.integers(0, 540, n_customers)
+    shop = rng.random(n_customers) < 0.5
+    rows = []
+    invoice = 500000
+    for i in range(n_customers):
+        days = [first[i]]
+        if shop[i] or rng.random() < 0.2:
+            gaps = rng.integers(20, 120, 8).cumsum()
+            days += [first[i] + g for g in gaps if first[i] + g < 730]
+        for day in days:
+            invoice += 1
+            n_lines = rng.integers(5, 25) if shop[i] else rng.integers(1, 6)
+            codes = rng.integers(10, 52, n_lines)
+            quantity = np.where(shop[i], 12, 1) * rng.integers(1, 4, n_lines)
+            when = start + pd.Timedelta(
+                days=int(day), hours=int(rng.integers(8, 18)),
+                minutes=int(rng.integers(0, 60)),
+            )
+            for code, q in zip(codes, quantity):
+                rows.append((
+                    str(invoice), f"2{code:03d}",
+                    f"{COLOURS[code % 7]} {KINDS[code % 6]}", int(q),
+                    when.strftime("%Y-%m-%dT%H:%M:%S"),
+                    round(0.5 + (code % 9) * 0.85, 2), str(12000 + i),
+                    "United Kingdom" if i % 5 else "France",
+                ))
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+@pytest.fixture(scope="session")
+def lines():
+    return _synthetic_lines()
+
+
+@pytest.fixture(scope="session")
+def model_dir(lines, tmp_path_factory):
+    """The output folder of the stages of ``shopseg run`` that save the model."""
+    folder = tmp_path_factory.mktemp("service")
+    path = folder / "orders.csv"
+    lines.to_csv(path, index=False)
+    stages = (pipeline.INGEST_STAGES + pipeline.SEGMENT_STAGES[:1]
+              + pipeline.PREDICT_STAGES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipeline.run([path], folder / "out", stages=stages)
+    return folder / "out"
+
+
+@pytest.fixture(scope="module")
+def app(model_dir):
+    return create_app(model_dir, api_keys=[KEY], max_lines=300,
+                      max_body_bytes=512 * 1024, max_batch_lines=5000)
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app, raise_server_exceptions=False,
+                    headers={"X-API-Key": KEY}) as test_client:
+        yield test_client
+
+
+def _first_orders(lines, customers, later=True):
+    """Each customer's first day of lines, with one later invoice if any."""
+    dates = pd.to_datetime(lines.invoice_date)
+    chosen = lines[lines.customer_id.isin(customers)].assign(_day=dates.dt.date)
+    orders = {}
+    for customer, group in chosen.groupby("customer_id", sort=True):
+        days = sorted(group._day.unique())
+        keep = days[:2] if later else days[:1]
+        kept = group[group._day.isin(keep)].drop(columns="_day")
+        orders[customer] = kept.to_dict("records")
+    return orders
+
+
+def _order_body(order_lines):
+    return {"lines": order_lines}
+
+
+def _one_order(lines):
+    return next(iter(_first_orders(lines, ["12001"], later=False).values()))
+
+
+# ------------------------------------------------------------- endpoints
+def test_single_order_gets_a_full_forecast(client, lines):
+    response = client.post("/v1/score", json=_order_body(_one_order(lines)))
+    assert response.status_code == 200, response.text
+    forecast = response.json()
+    assert forecast["customer_id"] == "12001"
+    assert forecast["predicted_spend"] >= 0
+    assert 0 <= forecast["repeat_probability"] <= 1
+    assert forecast["spend_lower"] == 0 <= forecast["spend_upper"]
+    assert forecast["interval_level"] == pytest.approx(0.9)
+    assert forecast["segment_name"]
+    assert forecast["horizon_days"] > 0
+    ready = client.get("/health/ready").json()
+    assert forecast["model_version"] == ready["model_version"]
+
+
+def test_health_and_documents(client):
+    assert client.get("/health/live").json() == {
+        "status": "alive", "model_version": None, "model_created_at": None,
+    }
+    assert client.get("/health/ready").json()["status"] == "ready"
+    schema = client.get("/openapi.json").json()
+    assert {"/v1/score", "/v1/score/batch", "/health/live", "/health/ready",
+            "/metrics"} <= set(schema["paths"])
+    order = schema["components"]["schemas"]["Order"]["properties"]["lines"]
+    assert order["maxItems"] == 300  # the service's limit is documented
+    assert "swagger" in client.get("/docs").text.lower()
+
+
+def test_readiness_fails_when_the_scorer_stopped(client, app, monkeypatch):
+    monkeypatch.setattr(app.state.scorer, "_thread", None)
+    response = client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["status"] == "not ready"
+
+
+def test_a_full_queue_answers_503_with_retry_after(client, app, lines, monkeypatch):
+    monkeypatch.setattr(app.state.scorer, "max_waiting", 0)
+    response = client.post("/v1/score", json=_order_body(_one_order(lines)))
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert "waiting" in response.json()["detail"]
+
+
+def test_metrics_count_requests_latencies_and_errors(client, lines):
+    client.post("/v1/score", json=_order_body(_one_order(lines)))
+    client.post("/v1/score", json={"lines": []})
+    client.get("/no/such/path")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert ('shopseg_http_requests_total{method="POST",route="/v1/score",'
+            'status="200"}') in text
+    assert ('shopseg_http_errors_total{method="POST",route="/v1/score",'
+            'status="422"}') in text
+    assert 'route="other",status="404"' in text  # no series per unknown path
+    assert "shopseg_http_request_duration_seconds_bucket" in text
+    assert "shopseg_scoring_batch_orders_bucket" in text
+    assert "shopseg_model_info{" in text
+
+
+# ------------------------------------------------------ equality with batch
+def test_service_gives_the_numbers_of_shopseg_predict(client, lines, model_dir,
+                                                      tmp_path):
+    """The same orders through ``shopseg predict`` and both endpoints.
+
+    Among them: customers with later lines (counted, not used), one whose
+    first order was cancelled the same day, and one buying a product the
+    model has never seen.
+    """
+    customers = [str(12000 + i) for i in range(0, 400, 10)]
+    orders = _first_orders(lines, customers)
+    reversed_order = [dict(orders["12000"][0], invoice="700001",
+                           invoice_date="2011-06-01T10:00:00", customer_id="99001")]
+    reversed_order.append(dict(reversed_order[0], invoice="C700001",
+                               quantity=-reversed_order[0]["quantity"]))
+    orders["99001"] = reversed_order
+    orders["99002"] = [dict(orders["12010"][0], stock_code="NEW-1",
+                            description="PINK TEA MUG WITH SPOTS",
+                            customer_id="99002")]
+    every_line = [line for order in orders.values() for line in order]
+
+    path = tmp_path / "orders.csv"
+    pd.DataFrame(every_line).to_csv(path, index=False)
+    main(["predict", str(path), "--model", str(model_dir), "--output",
+          str(tmp_path / "predictions.csv")])
+    batch = pd.read_csv(
+        tmp_path / "predictions.csv", dtype={"customer_id": str}
+    ).set_index("customer_id", drop=False)
+    batch["first_purchase_day"] = batch["first_purchase_day"].astype(str)
+    assert set(batch.index) == set(orders)
+
+    response = client.post("/v1/score/batch", json={"lines": every_line})
+    assert response.status_code == 200, response.text
+    served = pd.DataFrame(response.json()["forecasts"]).set_index(
+        "customer_id", drop=False
+    )
+    for column in NUMBERS + EXACT:
+        np.testing.assert_array_equal(
+            served[column].to_numpy(), batch.loc[served.index, column].to_numpy(),
+            err_msg=column,
+        )
+
+    # Single orders, sent together so that the service batches them.
+    results = {}
+
+    def send(customer):
+        results[customer] = client.post(
+            "/v1/score", json=_order_body(orders[customer])
+        )
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in orders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {r.status_code for r in results.values()} == {200}
+    single = pd.DataFrame([r.json() for r in results.values()]).set_index(
+        "customer_id", drop=False
+    )
+    expected = batch.loc[single.index]
+    for column in EXACT:
+        np.testing.assert_array_equal(single[column], expected[column], column)
+    # TODO(shopseg.predict): exact once first_order_features sums in a fixed
+    # order and the two-part spend model's linear part is row-wise (see
+    # docs/service.md); today a customer's sums depend, in the last bit, on
+    # the other customers of the call.
+    for column in NUMBERS:
+        np.testing.assert_allclose(single[column], expected[column], rtol=1e-12,
+                                   atol=1e-12, err_msg=column)
+
+
+def test_orders_sharing_an_unknown_product_are_scored_apart(client, lines,
+                                                            model_dir):
+    """Two customers buy one product the model has not seen, described
+    differently: each gets the forecast of its order scored alone."""
+    base = _one_order(lines)[0]
+    first = [dict(base, stock_code="NEW-9", description="GOLD WALL CLOCK",
+                  customer_id="98001")]
+    second = [dict(base, stock_code="NEW-9", description="RED JUMBO BAG",
+                   customer_id="98002", quantity=48)]
+    saved = load_model(model_dir)
+    responses = {}
+
+    def send(order):
+        responses[order[0]["customer_id"]] = client.post(
+            "/v1/score", json=_order_body(order)
+        ).json()
+
+    threads = [threading.Thread(target=send, args=(o,)) for o in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for order in (first, second):
+        alone = score_orders(saved, pd.DataFrame(order).assign(
+            invoice_date=lambda f: pd.to_datetime(f.invoice_date)
+        )).iloc[0]
+        got = responses[order[0]["customer_id"]]
+        for column in NUMBERS:
+            assert got[column] == pytest.approx(alone[column], rel=1e-12), column
+        assert got["segment"] == alone["segment"]
+
+
+# ------------------------------------------------------------- bad input
+def _line(lines, **changes):
+    line = dict(_one_order(lines)[0])
+    line.update(changes)
+    return {k: v for k, v in line.items() if v is not ...}
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"quantity": "twelve"}, "lines[0].quantity"),
+        ({"price": ...}, "lines[0].price"),
+        ({"unit_cost": 1.0}, "lines[0].unit_cost"),
+        ({"invoice_date": "2011-03-01T09:30:00+01:00"}, "lines[0].invoice_date"),
+        ({"invoice_date": "2011-13-01T09:30:00"}, "lines[0].invoice_date"),
+        ({"invoice_date": "1811-03-01T09:30:00"}, "lines[0].invoice_date"),
+        ({"customer_id": "nan"}, "lines[0].customer_id"),
+        ({"invoice": "   "}, "lines[0].invoice"),
+        ({"description": "MUG\x00"}, "lines[0].description"),
+        ({"quantity": 10**9}, "lines[0].quantity"),
+    ],
+    ids=["quantity-text", "price-missing", "unknown-column", "utc-offset",
+         "month-13", "year-1811", "customer-nan", "blank-invoice",
+         "control-character", "quantity-huge"],
+)
+def test_invalid_lines_get_422_naming_the_field(client, lines, changes, field):
+    response = client.post("/v1/score", json={"lines": [_line(lines, **changes)]})
+    assert response.status_code == 422
+    body = response.json()
+    assert field in [error["field"] for error in body["errors"]]
+    assert field in body["detail"]
+    assert not any(leak in response.text for leak in LEAKS)
+
+
+def test_not_a_number_price_gets_422(client, lines):
+    line = _line(lines)
+    body = json.dumps({"lines": [line]}).replace(
+        f'"price": {json.dumps(line["price"])}', '"price": NaN'
+    )
+    response = client.post("/v1/score", content=body,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "lines[0].price"
+
+
+def test_an_order_of_several_customers_is_refused(client, lines):
+    order = [_line(lines), _line(lines, customer_id="55555")]
+    response = client.post("/v1/score", json={"lines": order})
+    assert response.status_code == 422
+    assert "lines[1].customer_id is '55555'" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "content, field",
+    [(b"{not json", "body"), (b"[]", "body"), (b'{"lines": []}', "lines")],
+    ids=["not-json", "not-an-object", "no-lines"],
+)
+def test_malformed_bodies_get_422(client, content, field):
+    response = client.post("/v1/score", content=content,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == field
+
+
+def test_too_many_lines_get_422(client, lines):
+    response = client.post("/v1/score", json={"lines": [_line(lines)] * 301})
+    assert response.status_code == 422
+    assert "at most 300 items" in response.json()["detail"]
+
+
+def test_a_large_body_gets_413_declared_or_streamed(client):
+    big = b'{"lines": [' + b" " * (600 * 1024) + b"]}"
+    response = client.post("/v1/score", content=big,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert "larger than 524,288 bytes" in response.json()["detail"]
+
+    def chunks():  # no Content-Length: the limit counts the bytes read
+        for _ in range(20):
+            yield b" " * (64 * 1024)
+
+    response = client.post("/v1/score", content=chunks(),
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_an_order_without_purchase_gets_422(client, lines):
+    postage = _line(lines, stock_code="POST", description="POSTAGE")
+    response = client.post("/v1/score", json={"lines": [postage]})
+    assert response.status_code == 422
+    assert "no purchase line is left after cleaning" in response.json()["detail"]
+    response = client.post("/v1/score/batch", json={"lines": [postage]})
+    assert response.status_code == 422
+
+
+def test_an_unexpected_error_answers_500_without_detail(client, app, lines,
+                                                        monkeypatch):
+    def broken(order_lines):
+        raise RuntimeError("secret at /srv/models/internal.py line 3")
+
+    monkeypatch.setattr(app.state.scorer, "score_batch", broken)
+    response = client.post("/v1/score/batch", json={"lines": [_line(lines)]})
+    assert response.status_code == 500
+    assert response.json() == {"detail": INTERNAL_ERROR, "errors": []}
+    assert "secret" not in response.text
+
+
+# ---------------------------------------------------------- authentication
+@pytest.mark.parametrize(
+    "headers", [{}, {"X-API-Key": OTHER_KEY}, {"Authorization": f"Bearer {OTHER_KEY}"},
+                {"Authorization": f"Basic {KEY}"}],
+    ids=["no-key", "wrong-key", "wrong-bearer", "not-bearer"],
+)
+def test_without_a_valid_key_only_401(app, lines, headers):
+    with TestClient(app, raise_server_exceptions=False) as anonymous:
+        for body in ({"lines": [_line(lines)]}, {"lines": "not a list"}):
+            response = anonymous.post("/v1/score", json=body, headers=headers)
+            assert response.status_code == 401
+            assert response.json()["detail"].startswith("missing or invalid API key")
+            assert response.json()["errors"] == []
+        assert anonymous.get("/metrics", headers=headers).status_code == 401
+        assert anonymous.post("/v1/score/batch", content=b"x" * 10**6,
+                              headers=headers).status_code == 401
+
+
+def test_a_valid_key_in_either_header_is_accepted(app, lines):
+    with TestClient(app, raise_server_exceptions=False) as anonymous:
+        body = {"lines": [_line(lines)]}
+        assert anonymous.post("/v1/score", json=body,
+                              headers={"X-API-Key": KEY}).status_code == 200
+        assert anonymous.post("/v1/score", json=body, headers={
+            "Authorization": f"Bearer {KEY}"}).status_code == 200
+        for path in ("/health/live", "/health/ready", "/openapi.json", "/docs"):
+            assert anonymous.get(path).status_code == 200, path
+        schema = anonymous.get("/openapi.json").json()
+        assert "APIKeyHeader" in schema["components"]["securitySchemes"]
+        assert "401" in schema["paths"]["/v1/score"]["post"]["responses"]
+
+
+def test_without_keys_the_service_is_open(model_dir, lines):
+    with TestClient(create_app(model_dir)) as anonymous:
+        response = anonymous.post("/v1/score", json={"lines": [_line(lines)]})
+        assert response.status_code == 200
+        schema = anonymous.get("/openapi.json").json()
+        assert "securitySchemes" not in schema.get("components", {})
+
+
+def test_keys_come_from_a_file_or_the_environment(tmp_path):
+    path = tmp_path / "keys"
+    path.write_text(f"# rotated monthly\n{KEY}\n\n  {OTHER_KEY}  \n")
+    assert load_api_keys(path, environ={"SHOPSEG_API_KEYS": "ignored"}) == (
+        KEY, OTHER_KEY
+    )
+    assert load_api_keys(environ={"SHOPSEG_API_KEYS": f"{KEY}, {OTHER_KEY}"}) == (
+        KEY, OTHER_KEY
+    )
+    assert load_api_keys(environ={}) is None
+
+
+@pytest.mark.parametrize(
+    "text, env, match",
+    [("# none yet\n", None, "holds no API key"),
+     ("short\n", None, "at least 16"),
+     (None, "", "holds no API key"),
+     (None, "key with spaces 0123456789", "without spaces")],
+    ids=["empty-file", "short-key", "empty-variable", "spaces"],
+)
+def test_unusable_keys_stop_the_service(tmp_path, text, env, match):
+    path = None
+    if text is not None:
+        path = tmp_path / "keys"
+        path.write_text(text)
+    environ = {} if env is None else {"SHOPSEG_API_KEYS": env}
+    with pytest.raises(ShopsegError, match=match):
+        load_api_keys(path, environ=environ)
+    with pytest.raises(InputFileError, match="cannot be read"):
+        load_api_keys(tmp_path / "missing")
+
+
+# ------------------------------------------------------------ model folder
+def _copy_model(model_dir, tmp_path):
+    import shutil
+
+    target = tmp_path / "model"
+    shutil.copytree(model_dir / "model", target)
+    return target
+
+
+def _rehash(folder, name):
+    import hashlib
+
+    card_path = folder / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["files"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    card_path.write_text(json.dumps(card))
+
+
+@pytest.mark.parametrize(
+    "damage, match",
+    [
+        ("missing", "holds no first-order model"),
+        ("card", "cannot be loaded .JSONDecodeError"),
+        ("changed", "SHA-256 differs"),
+        ("garbage", "cannot be loaded"),
+    ],
+    ids=["missing", "corrupt-card", "changed-file", "corrupt-rehashed"],
+)
+def test_a_bad_model_folder_stops_the_service_at_start(model_dir, tmp_path,
+                                                       damage, match):
+    folder = _copy_model(model_dir, tmp_path)
+    if damage == "missing":
+        folder = tmp_path / "nowhere"
+    elif damage == "card":
+        (folder / "model_card.json").write_text("{")
+    elif damage == "changed":
+        (folder / "first_order_model.skops").write_bytes(b"not a model")
+    else:
+        (folder / "first_order_model.skops").write_bytes(b"not a model")
+        _rehash(folder, "first_order_model.skops")
+    with pytest.raises((InputFileError, ModelInputError), match=match):
+        create_app(folder)
+
+
+def test_serve_exits_2_with_one_paragraph(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", "--model", str(tmp_path / "nowhere")])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "holds no first-order model" in err
+    assert "Traceback" not in err
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-worker", "two-workers"])
+def test_shopseg_serve_answers_on_loopback(model_dir, lines, tmp_path, workers):
+    port = _free_port()
+    keys = tmp_path / "keys"
+    keys.write_text(KEY + "\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shopseg", "serve", "--model", str(model_dir),
+         "--port", str(port), "--workers", str(workers), "--api-key-file",
+         str(keys)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**os.environ, "SHOPSEG_API_KEYS": ""},  # the file wins
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, process.stdout.read().decode()
+            assert time.monotonic() < deadline, "not ready within 120 s"
+            try:
+                with urllib.request.urlopen(base + "/health/ready", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.3)
+        request = urllib.request.Request(
+            base + "/v1/score",
+            data=json.dumps({"lines": [_line(lines)]}).encode(),
+            headers={"Content-Type": "application/json", "X-API-Key": KEY},
+        )
+        for _ in range(3):
+            with urllib.request.urlopen(request, timeout=60) as response:
+                assert json.load(response)["customer_id"] == "12001"
+        metrics = urllib.request.Request(base + "/metrics",
+                                         headers={"X-API-Key": KEY})
+        with urllib.request.urlopen(metrics, timeout=10) as response:
+            text = response.read().decode()
+        # With two workers the counts of both are added up.
+        assert ('shopseg_http_requests_total{method="POST",route="/v1/score",'
+                'status="200"} 3.0') in text
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --------------------------------------------------------------- contract
+OPERATIONS = [("/v1/score", "POST"), ("/v1/score/batch", "POST"),
+              ("/health/live", "GET"), ("/health/ready", "GET"),
+              ("/metrics", "GET")]
+
+
+@pytest.fixture(scope="module")
+def api_schema(app):
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+@pytest.mark.parametrize(
+    "mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+    ids=["valid", "invalid"],
+)
+@pytest.mark.parametrize("path, method", OPERATIONS,
+                         ids=[f"{m} {p}" for p, m in OPERATIONS])
+def test_the_openapi_contract_holds(api_schema, path, method, mode):
+    """Requests generated from the service's own OpenAPI document, valid and
+    invalid: no 5xx, every status and body as documented, nothing leaked."""
+    operation = api_schema[path][method]
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=25, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    def check(case):
+        response = case.call_and_validate(headers={"X-API-Key": KEY})
+        assert not any(leak in response.text for leak in LEAKS)
+
+    check()
