@@ -138,28 +138,27 @@ def run_rung(path, out_dir, limit_mb, limit_seconds, omp_threads=None):
     tick = time.perf_counter()
     # stderr to a file: a full stderr pipe would block the child while the
     # parent reads stdout.
-    errors = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=errors, text=True, env=env
-    )
-    watch = Watch(proc, limit_mb)
-    watch.start()
-    timer = threading.Timer(limit_seconds, proc.kill)
-    timer.start()
-    stage_peak = {}
-    for line in proc.stdout:  # "done read  4.9 s  541,909 lines ..."
-        words = line.split()
-        if len(words) > 2 and words[0] == "done":
-            stage_peak[words[1]] = watch.take()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    timer.cancel()
-    watch.done.set()
-    wall = time.perf_counter() - tick
-    watch.join()
-    errors.seek(0)
-    err = errors.read()
-    errors.close()
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=errors, text=True, env=env
+        )
+        watch = Watch(proc, limit_mb)
+        watch.start()
+        timer = threading.Timer(limit_seconds, proc.kill)
+        timer.start()
+        stage_peak = {}
+        for line in proc.stdout:  # "done read  4.9 s  541,909 lines ..."
+            words = line.split()
+            if len(words) > 2 and words[0] == "done":
+                stage_peak[words[1]] = watch.take()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        timer.cancel()
+        watch.done.set()
+        wall = time.perf_counter() - tick
+        watch.join()
+        errors.seek(0)
+        err = errors.read()
     code = proc.returncode
     if code != 0:
         why = watch.killed or (
@@ -233,9 +232,10 @@ def print_table(results, markdown):
         for row in rows:
             print("| " + " | ".join(row) + " |")
     else:
-        widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+        columns = zip(header, *rows, strict=True)
+        widths = [max(len(str(c)) for c in column) for column in columns]
         for row in [header, *rows]:
-            print("  ".join(str(c).rjust(w) for c, w in zip(row, widths)))
+            print("  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)))
     print("stage cells: seconds (runs table) / peak resident MB during the stage")
 
 

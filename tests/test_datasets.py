@@ -359,6 +359,18 @@ def test_bad_parameters_say_what_was_expected(call, match):
         call()
 
 
+def test_generate_command_writes_the_same_file(tmp_path):
+    from shopseg.cli import main
+
+    path = tmp_path / "cli.csv.gz"
+    main(["generate", "--customers", "50", "--out", str(path), "--seed", "4"])
+    write_transactions(tmp_path / "api.csv.gz", 50, random_state=4)
+
+    assert gzip.decompress(path.read_bytes()) == gzip.decompress(
+        (tmp_path / "api.csv.gz").read_bytes()
+    )
+
+
 def test_unknown_file_format(tmp_path):
     with pytest.raises(ShopsegError, match=r"end it in '.parquet', '.csv'"):
         write_transactions(tmp_path / "lines.txt", 10)

@@ -330,7 +330,7 @@ def synthetic_report():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateDataWarning)
         report = train_first_order_model(
-            con, burn_in_days=30, n_origins=1, strict_horizon_days=None,
+            con, burn_in_days=30, n_origins=2, strict_horizon_days=None,
             ablation=False,
         )
     yield con, report

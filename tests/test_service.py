@@ -21,6 +21,13 @@ import pandas as pd
 import pytest
 import schemathesis
 from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
@@ -590,12 +597,21 @@ def api_schema(app):
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
+#: The checks: no 5xx, and statuses, media types, headers and bodies as the
+#: document says. Not "schema-valid data is accepted": the service checks
+#: what JSON Schema cannot say (a day that exists, one customer per order),
+#: so a schema-valid request may rightly get 422.
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
+          response_headers_conformance, response_schema_conformance]
+
+
 @pytest.mark.parametrize(
-    "mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-    ids=["valid", "invalid"],
+    "path, method, mode",
+    [(p, m, GenerationMode.POSITIVE) for p, m in OPERATIONS]
+    + [(p, m, GenerationMode.NEGATIVE) for p, m in OPERATIONS if m == "POST"],
+    ids=[f"{m} {p}" for p, m in OPERATIONS]
+    + [f"{m} {p} invalid" for p, m in OPERATIONS if m == "POST"],
 )
-@pytest.mark.parametrize("path, method", OPERATIONS,
-                         ids=[f"{m} {p}" for p, m in OPERATIONS])
 def test_the_openapi_contract_holds(api_schema, path, method, mode):
     """Requests generated from the service's own OpenAPI document, valid and
     invalid: no 5xx, every status and body as documented, nothing leaked."""
@@ -605,7 +621,8 @@ def test_the_openapi_contract_holds(api_schema, path, method, mode):
     @settings(max_examples=25, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def check(case):
-        response = case.call_and_validate(headers={"X-API-Key": KEY})
+        response = case.call_and_validate(headers={"X-API-Key": KEY},
+                                          checks=CHECKS)
         assert not any(leak in response.text for leak in LEAKS)
 
     check()

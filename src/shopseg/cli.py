@@ -138,6 +138,29 @@ def ledger(out_dir):
         con.close()
 
 
+@cli.command()
+@click.option("--customers", "n_customers", required=True, type=int,
+              help="Number of customers with a customer number.")
+@click.option("--out", "out_file", required=True, type=click.Path(path_type=Path),
+              help="File to write: .parquet, .csv or .csv.gz.")
+@click.option("--format", "file_format", type=click.Choice(["parquet", "csv"]),
+              default=None, help="File format (default: from the file name).")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Random seed; the same seed writes the same lines.")
+@click.option("--start", default="2010-12-01", show_default=True, metavar="DATE",
+              help="First day of the window.")
+@click.option("--end", default="2011-12-09", show_default=True, metavar="DATE",
+              help="Last day of the window.")
+def generate(n_customers, out_file, file_format, seed, start, end):
+    """Write synthetic lines in the Online Retail schema (BG/NBD, Gamma-Gamma)."""
+    from .datasets import write_transactions
+
+    with console.status(f"writing {out_file} ..."):
+        lines = write_transactions(
+            out_file, n_customers, start, end, format=file_format, random_state=seed
+        )
+    console.print(f"Wrote {lines:,} lines of {n_customers:,} customers to {out_file}.")
+
 def _default_files(data_dir):
     def progress(done, total):
         if total:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..exceptions import DegenerateDataWarning, EmptyResultError, ModelInputError
 from ..features import share_column
-from ._features import _with_uncategorised
+from ._features import _with_uncategorised, one_thread
 
 #: Shorter horizons tried, in this order, when the data are too short for
 #: the one asked for.
@@ -186,6 +186,11 @@ def product_table(con, until=None, established_before=None):
         ``until``, of the established customers who bought the product;
         NaN for products without such buyers).
     """
+    with one_thread(con):
+        return _product_table(con, until, established_before)
+
+
+def _product_table(con, until, established_before):
     until = pd.Timestamp(until or "2262-01-01").to_pydatetime()
     if established_before is None:
         (start,), = con.execute(
@@ -246,6 +251,11 @@ def cohort_targets(con, window, categories):
         ``target_repeat_orders``, ``target_repeat`` and the year's features
         (``orders``, ``spend``, ``recency_days``, ... and category shares).
     """
+    with one_thread(con):
+        return _cohort_targets(con, window, categories)
+
+
+def _cohort_targets(con, window, categories):
     shares = ",\n".join(
         f"coalesce(sum(l.amount) FILTER (WHERE p.category = {c}), 0) "
         f"/ sum(l.amount) AS {share_column(c, label)}"

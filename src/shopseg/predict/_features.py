@@ -18,6 +18,8 @@ they kept. When a customer has no kept line at all (a first order scored
 with its own cancellation) the first day with any purchase is used.
 """
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 
@@ -116,6 +118,21 @@ def _with_uncategorised(categories):
     return sorted(rows) + [UNCATEGORISED]
 
 
+@contextlib.contextmanager
+def one_thread(con):
+    """Run DuckDB on one thread, then restore its setting.
+
+    Parallel sums add floats in a varying order, so their last bits vary
+    from run to run; a tree split on such a value could then change.
+    """
+    (threads,), = con.execute("SELECT current_setting('threads')").fetchall()
+    con.execute("SET threads = 1")
+    try:
+        yield con
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
+
+
 def first_order_features(con, products, categories, lines="lines"):
     """Return the features of each customer's first purchase day.
 
@@ -146,6 +163,11 @@ def first_order_features(con, products, categories, lines="lines"):
     product_map = products[
         ["stock_code", "category", "reference_price", "buyer_loyalty"]
     ]
+    with one_thread(con):
+        return _first_order_features(con, product_map, categories, lines)
+
+
+def _first_order_features(con, product_map, categories, lines):
     con.register("_product_map", product_map)
     share_names = ", ".join(
         f"o.{share_column(c, label)}" for c, label in _with_uncategorised(categories)

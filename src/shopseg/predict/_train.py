@@ -21,11 +21,17 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ..exceptions import DegenerateDataWarning, EmptyResultError, ModelInputError
 from ..segments import CustomerSegmenter, default_features, profile_segments
 from ._cohort import cohort_targets, cohort_window, product_table, time_split
-from ._features import FEATURE_GROUPS, feature_columns, first_order_features
+from ._features import (
+    FEATURE_GROUPS,
+    feature_columns,
+    first_order_features,
+    one_thread,
+)
 from ._metrics import (
     calibration_table,
     interval_metrics,
@@ -119,13 +125,14 @@ def data_fingerprint(con):
         parts += [r[0] for r in con.execute(
             "SELECT sha256 FROM inputs ORDER BY source_id"
         ).fetchall()]
-    summary = con.execute(
-        """
-        SELECT count(*), count(DISTINCT customer_id), round(sum(amount), 2),
-            min(invoice_date), max(invoice_date)
-        FROM clean_lines
-        """
-    ).fetchall()[0]
+    with one_thread(con):
+        summary = con.execute(
+            """
+            SELECT count(*), count(DISTINCT customer_id),
+                round(sum(amount), 2), min(invoice_date), max(invoice_date)
+            FROM clean_lines
+            """
+        ).fetchall()[0]
     parts += [str(value) for value in summary]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
@@ -180,6 +187,7 @@ def train_first_order_model(
     strict_horizon_days=182,
     n_strict_origins=2,
     ablation=True,
+    spend_model=None,
     random_state=0,
 ):
     """Fit the first-order models on a store and evaluate them over time.
@@ -212,6 +220,12 @@ def train_first_order_model(
         latest whose three-month test cohort is observed for the horizon.
     ablation : bool, default=True
         Measure what each feature group adds.
+    spend_model : str, default=None
+        One of :data:`SPEND_MODELS`, or None to fit them all at the backtest
+        origins before the test cohort and keep the one with the highest
+        mean normalized Gini minus decile calibration error (without such
+        origins, :class:`FirstOrderModel` chooses on its latest training
+        customers).
     random_state : int, default=0
         Seed of every model.
 
@@ -237,14 +251,32 @@ def train_first_order_model(
     fit = frame[train].reset_index(drop=True)
     held = frame[test].reset_index(drop=True)
 
+    candidates = SPEND_MODELS if spend_model is None else (spend_model,)
+    backtest = _backtest(
+        con, window, categories, columns, n_origins, level, random_state,
+        candidates,
+    )
+    chosen, selection = _choose_spend_model(backtest, window.test_start)
+    if spend_model is not None:
+        chosen, selection = spend_model, []
+
     segmenter, names, segments = _segments(
         year[train].reset_index(drop=True), year[test].reset_index(drop=True),
         random_state,
     )
     targets = pd.DataFrame({"spend": fit.target_spend, "segment": segments[0]})
-    model = FirstOrderModel(columns, level=level, random_state=random_state)
+    model = FirstOrderModel(
+        columns, spend_model=chosen or "auto", level=level,
+        random_state=random_state,
+    )
     model.fit(fit, targets)
     predicted = model.predict(held)
+    backtest = _with_our_model(backtest, model.spend_model_)
+    if not selection:
+        selection = [
+            {**row, "chosen_on": "latest 25% of the training customers"}
+            for row in model.selection_
+        ]
 
     spend_rows = _spend_rows(model, fit, held, predicted, columns, random_state)
     repeat = {
@@ -265,17 +297,15 @@ def train_first_order_model(
         held.target_spend, predicted.spend_lower, predicted.spend_upper, level
     )
 
-    backtest = _backtest(
-        con, window, categories, columns, n_origins, level, random_state
-    )
     if strict_horizon_days:
-        backtest = pd.concat([
-            backtest,
-            _strict_backtest(
-                con, window, categories, columns, strict_horizon_days,
-                n_strict_origins, level, random_state,
-            ),
-        ], ignore_index=True)
+        strict = _strict_backtest(
+            con, window, categories, columns, strict_horizon_days,
+            n_strict_origins, level, random_state, model.spend_model_,
+        )
+        backtest = pd.concat(
+            [backtest, _with_our_model(strict, model.spend_model_)],
+            ignore_index=True,
+        )
     ablation_table = (
         _ablation(categories, fit, held, model.spend_model_, random_state)
         if ablation else pd.DataFrame()
@@ -293,8 +323,8 @@ def train_first_order_model(
     test_predictions["level"] = level
     test_predictions["actual_segment"] = segments[1]
     metrics = _metrics_dict(
-        window, fit, held, model, spend_rows, repeat, segment, interval,
-        backtest, ablation_table,
+        window, fit, held, model, selection, spend_rows, repeat, segment,
+        interval, backtest, ablation_table,
     )
     return PredictionReport(
         window=window,
@@ -318,7 +348,7 @@ def _segments(year_train, year_test, random_state):
     """Segment the training customers' year; assign the test customers."""
     features = _segment_features(year_train)
     segmenter = CustomerSegmenter(features=features, random_state=random_state)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
         # A small cohort may allow fewer segments than the scan asks for.
         warnings.simplefilter("ignore", DegenerateDataWarning)
         segmenter.fit(year_train)
@@ -362,26 +392,63 @@ def _fold_metrics(model_name, y, forecast, repeat=None, probability=None):
     return row
 
 
-def _fold(fit, held, columns, level, random_state):
-    """Fit our model and the baselines on one fold; one row per model."""
-    model = FirstOrderModel(columns, level=level, random_state=random_state)
-    model.fit(fit, pd.DataFrame({"spend": fit.target_spend}))
-    predicted = model.predict(held)
+def _fold(fit, held, columns, level, random_state, spend_models):
+    """Fit each spend model and the baselines on one fold; a row per model."""
     y = held.target_spend.to_numpy()
-    ours = _fold_metrics(
-        OUR_MODEL, y, predicted.predicted_spend, held.target_repeat,
-        predicted.repeat_probability,
-    )
-    ours["spend_model"] = model.spend_model_
-    if level is not None:
-        ours["interval_coverage"] = interval_metrics(
-            y, predicted.spend_lower, predicted.spend_upper, level
-        )["coverage"]
-    rows = [ours]
+    rows = []
+    for name in spend_models:
+        model = FirstOrderModel(
+            columns, spend_model=name, level=level, random_state=random_state
+        ).fit(fit, pd.DataFrame({"spend": fit.target_spend}))
+        predicted = model.predict(held)
+        row = _fold_metrics(
+            f"candidate_{model.spend_model_}", y, predicted.predicted_spend,
+            held.target_repeat, predicted.repeat_probability,
+        )
+        row["spend_model"] = model.spend_model_
+        if level is not None:
+            row["interval_coverage"] = interval_metrics(
+                y, predicted.spend_lower, predicted.spend_upper, level
+            )["coverage"]
+        rows.append(row)
     for name, factory in BASELINES:
         baseline = factory(columns).fit(fit, fit.target_spend)
         rows.append(_fold_metrics(name, y, baseline.predict(held)))
     return rows
+
+
+def _choose_spend_model(backtest, test_start):
+    """The spend model with the best mean Gini minus decile calibration error
+    over the backtest origins before the test cohort; None without any."""
+    if backtest.empty or "spend_model" not in backtest:
+        return None, []
+    earlier = backtest[
+        backtest.spend_model.notna()
+        & (pd.to_datetime(backtest.origin) < test_start)
+    ]
+    if earlier.empty:
+        return None, []
+    scores = earlier.groupby("spend_model", sort=False).agg(
+        normalized_gini=("normalized_gini", "mean"),
+        decile_calibration_error=("decile_calibration_error", "mean"),
+        origins=("origin", "nunique"),
+    )
+    scores["score"] = scores.normalized_gini - scores.decile_calibration_error
+    chosen = scores.score.idxmax()
+    scores["chosen"] = scores.index == chosen
+    return chosen, scores.reset_index().to_dict("records")
+
+
+def _with_our_model(backtest, spend_model):
+    """Add the chosen candidate's rows again, as our model's."""
+    if backtest.empty or "model" not in backtest:
+        return backtest
+    ours = backtest[backtest.model == f"candidate_{spend_model}"].assign(
+        model=OUR_MODEL
+    )
+    return pd.concat([backtest, ours], ignore_index=True).sort_values(
+        ["variant", "origin"], kind="stable", ignore_index=True
+    )
 
 
 def _origins(last_origin, n_origins):
@@ -391,7 +458,8 @@ def _origins(last_origin, n_origins):
     ]
 
 
-def _backtest(con, window, categories, columns, n_origins, level, random_state):
+def _backtest(con, window, categories, columns, n_origins, level, random_state,
+              spend_models):
     """Rolling origins a month apart, each testing the next test_months."""
     rows = []
     months = pd.DateOffset(months=_window_months(window))
@@ -411,7 +479,8 @@ def _backtest(con, window, categories, columns, n_origins, level, random_state):
         if note:
             rows.append({**base, "note": note})
             continue
-        for row in _fold(fold[train], fold[test], columns, level, random_state):
+        for row in _fold(fold[train], fold[test], columns, level, random_state,
+                         spend_models):
             rows.append({**base, **row})
     return pd.DataFrame(rows)
 
@@ -431,7 +500,7 @@ def _too_small(n_train, n_test):
 
 
 def _strict_backtest(con, window, categories, columns, horizon, n_origins,
-                     level, random_state):
+                     level, random_state, spend_model):
     """Training targets end before the test cohort's first purchase day."""
     rows = []
     gap = pd.Timedelta(days=window.horizon_days)
@@ -481,7 +550,8 @@ def _strict_backtest(con, window, categories, columns, horizon, n_origins,
         if note:
             rows.append({**base, "note": note})
             continue
-        for row in _fold(fold[train], fold[test], columns, level, random_state):
+        for row in _fold(fold[train], fold[test], columns, level, random_state,
+                         (spend_model,)):
             rows.append({**base, **row})
     return pd.DataFrame(rows)
 
@@ -519,8 +589,8 @@ def _cohort_facts(frame):
     }
 
 
-def _metrics_dict(window, fit, held, model, spend_rows, repeat, segment,
-                  interval, backtest, ablation):
+def _metrics_dict(window, fit, held, model, selection, spend_rows, repeat,
+                  segment, interval, backtest, ablation):
     notes = [MAE_NOTE]
     if window.horizon_shortened:
         notes.append(
@@ -532,7 +602,7 @@ def _metrics_dict(window, fit, held, model, spend_rows, repeat, segment,
         "window": window.as_dict(),
         "split": {"train": _cohort_facts(fit), "test": _cohort_facts(held)},
         "spend_model": model.spend_model_,
-        "spend_model_selection": model.selection_,
+        "spend_model_selection": selection,
         "spend": spend_rows,
         "repeat": repeat,
         "segment": segment,

@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from ..exceptions import DegenerateDataWarning, ModelInputError
 from ..features import SKEWED
@@ -110,6 +111,12 @@ class CustomerSegmenter:
 
     def fit(self, customers):
         """Choose k, fit k-means and measure stability on ``customers``."""
+        # k-means on a few thousand rows gains nothing from threads, and on a
+        # busy machine OpenMP threads made this fit 20 times slower.
+        with threadpool_limits(limits=1):
+            return self._fit(customers)
+
+    def _fit(self, customers):
         features = self.features or default_features(customers)
         constant = [c for c in features if customers[c].nunique(dropna=False) <= 1]
         if constant:

@@ -89,6 +89,7 @@ def load_service_model(model_dir):
 
 def _errors(status, *extra):
     codes = {
+        400: "The body cannot be read (not UTF-8).",
         413: "Request body too large.",
         422: "Invalid request: the errors name each field.",
         500: "Internal error (no detail is given out).",
@@ -213,7 +214,10 @@ def create_app(
 
     @app.exception_handler(HTTPException)
     async def on_http(request: Request, exc: HTTPException):
-        return _problem(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+        detail = str(exc.detail)
+        if exc.status_code == 400:  # FastAPI could not decode the body
+            detail = "the body cannot be read: send JSON encoded in UTF-8"
+        return _problem(exc.status_code, detail, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def on_error(request: Request, exc: Exception):
@@ -222,7 +226,7 @@ def create_app(
     @app.post(
         SCORE, response_model=Forecast, dependencies=protected, tags=["scoring"],
         summary="Forecast one new customer from their first order",
-        responses=_errors((*auth_errors, 413, 422, 500, 503), *unauthorised),
+        responses=_errors((*auth_errors, 400, 413, 422, 500, 503), *unauthorised),
     )
     async def score(order: Order):
         try:
@@ -238,7 +242,7 @@ def create_app(
         SCORE_BATCH, response_model=BatchForecast, dependencies=protected,
         tags=["scoring"],
         summary="Forecast every customer of many first orders, as in a batch",
-        responses=_errors((*auth_errors, 413, 422, 500), *unauthorised),
+        responses=_errors((*auth_errors, 400, 413, 422, 500), *unauthorised),
     )
     async def score_batch(batch: OrderBatch):
         try:

@@ -88,8 +88,8 @@ class Guard:
             await self.app(scope, receive, send)
             return
 
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_body_bytes:
             await send_problem(send, 413, self._too_large())
             return
         chunks, size = [], 0

@@ -19,8 +19,12 @@ TEXT = r"^[^\x00-\x1f\x7f]*$"
 #: An identifier: text without control characters and not blank.
 IDENTIFIER = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 
-#: A timestamp without UTC offset, ISO 8601: the shop's local time.
-TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$"
+#: A timestamp without UTC offset, ISO 8601: the shop's local time, in the
+#: years 1900 to 2100 (the day of the month is checked after the pattern).
+TIMESTAMP = (
+    r"^(19\d\d|20\d\d|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"[T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?$"
+)
 
 #: Years an invoice date may fall in.
 YEARS = (1900, 2100)

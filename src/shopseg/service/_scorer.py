@@ -55,7 +55,7 @@ def model_version(card):
     folders with the same version hold the same model.
 
     >>> model_version({"files": {"a": "00"}})
-    'e5d5ae5a12ad'
+    '36a8749928fa'
     """
     text = json.dumps(card, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]

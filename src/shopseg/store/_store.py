@@ -18,6 +18,10 @@ from ..exceptions import InputFileError
 
 DATABASE = "shopseg.duckdb"
 
+# DuckDB would take most of the machine's memory before spilling to disk;
+# capped, it spills earlier at about the same speed (SHOPSEG_MEMORY_LIMIT).
+MEMORY_LIMIT = "2GB"
+
 
 def database_path(out_dir):
     """Return the path of the store inside an output folder."""
@@ -70,7 +74,8 @@ def connect(path, read_only=False):
             f"{path}: no shopseg store here; run 'shopseg run FILE ... --out "
             f"{path.parent}' first"
         )
-    return duckdb.connect(str(path), read_only=read_only)
+    config = {"memory_limit": os.environ.get("SHOPSEG_MEMORY_LIMIT", MEMORY_LIMIT)}
+    return duckdb.connect(str(path), read_only=read_only, config=config)
 
 
 def record_run(con, run):
