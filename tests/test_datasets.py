@@ -265,14 +265,6 @@ def test_latent_draws_recover_bgnbd_and_gamma_gamma_parameters():
     assert all(abs(e) < 0.10 for e in errors.values()), errors
 
 
-# TODO: remove the filter when GammaGamma.fit stops calling L-BFGS-B's
-# ABNORMAL_TERMINATION_IN_LNSRCH at the optimum a failure: on this summary it
-# reports it on about half the runs (DuckDB's parallel sums differ in the last
-# bit), with the same parameters to seven digits either way.
-@pytest.mark.filterwarnings(
-    "ignore:GammaGamma fit did not converge. optimizer stopped. abnormal"
-    ":shopseg.exceptions.ConvergenceWarning"
-)
 def test_lines_recover_parameters_through_the_pipeline(tmp_path):
     """Fader, Hardie and Lee (2005): recovery from lines, through shopseg.
 

@@ -103,7 +103,10 @@ def fit_log_params(
                 f"{_LOG_BOUND:g}), the data do not identify them; {advice}"
             ),
         )
-    if not res.success:
+    # L-BFGS-B reports an "abnormal" line-search stop when it cannot improve
+    # a point that is already optimal to the tolerance asked; a vanishing
+    # gradient says it is an optimum all the same.
+    if not res.success and not _stationary(res):
         msg = res.message if isinstance(res.message, str) else str(res.message)
         return theta, False, f"optimizer stopped: {msg.lower()}; {advice}"
     flat = _flat_directions(objective, theta, names)
@@ -120,6 +123,12 @@ def fit_log_params(
             ),
         )
     return theta, True, "converged"
+
+
+def _stationary(res, tolerance=1e-5):
+    """Whether the gradient at an optimiser's stopping point is negligible."""
+    jac = np.asarray(getattr(res, "jac", np.nan), dtype=float)
+    return bool(np.all(np.isfinite(jac)) and np.max(np.abs(jac)) < tolerance)
 
 
 def _flat_directions(
