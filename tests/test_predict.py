@@ -175,6 +175,23 @@ def test_short_data_shorten_the_horizon_and_say_so():
         cohort_window(con, burn_in_days=30, shorten_horizon=False)
 
 
+def test_the_stage_skips_data_too_short_for_a_cohort(small_store, tmp_path):
+    from types import SimpleNamespace
+
+    from shopseg.predict import predict_stage
+
+    ctx = SimpleNamespace(
+        con=small_store, staging=tmp_path, results={},
+        options=SimpleNamespace(random_state=0),
+    )
+    with pytest.warns(DegenerateDataWarning, match="prediction stage was skipped"):
+        summary = predict_stage(ctx)
+    assert summary.startswith("skipped")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert "customers" in metrics["prediction"]["skipped"]
+    assert "prediction" not in ctx.results
+
+
 def test_burn_in_must_be_a_whole_number(small_store):
     with pytest.raises(ModelInputError, match="burn_in_days=-1"):
         cohort_window(small_store, burn_in_days=-1)
@@ -418,8 +435,12 @@ def test_model_refuses_bad_parameters(synthetic_report):
         FirstOrderModel(["order_value"], spend_model="gbm").fit(
             frame, pd.DataFrame({"spend": frame.actual_spend})
         )
+    with pytest.raises(ModelInputError, match="needs the 'order_value' column"):
+        FirstOrderModel(["hour"]).fit(
+            frame, pd.DataFrame({"spend": frame.actual_spend})
+        )
     with pytest.raises(ModelInputError, match="lack the columns"):
-        FirstOrderModel(["order_value"]).fit(
+        FirstOrderModel(["order_value"], spend_model="poisson").fit(
             frame, pd.DataFrame({"spend": frame.actual_spend})
         )
 

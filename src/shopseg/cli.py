@@ -423,6 +423,9 @@ def _print_predictions(out_dir):
     prediction = json.loads(path.read_text(encoding="utf-8")).get("prediction")
     if not prediction:
         return
+    if "skipped" in prediction:
+        console.print(f"New customers' spend: not forecast ({prediction['skipped']}).")
+        return
     split, window = prediction["split"], prediction["window"]
     train, test = split["train"], split["test"]
     table = Table(
@@ -435,25 +438,29 @@ def _print_predictions(out_dir):
     )
     columns = {
         "normalized_gini": ("Gini", "{:.3f}"),
-        "decile_calibration_error": ("decile error", "{:.3f}"),
-        "top_decile_capture": ("top-10% capture", "{:.3f}"),
-        "rmse": ("RMSE (£)", "{:,.0f}"),
-        "mae": ("MAE (£)", "{:,.0f}"),
+        "decile_calibration_error": ("decile err", "{:.3f}"),
+        "top_decile_capture": ("top 10%", "{:.3f}"),
+        "rmse": ("RMSE £", "{:,.0f}"),
+        "mae": ("MAE £", "{:,.0f}"),
         "r2": ("R²", "{:.3f}"),
         "spearman": ("Spearman", "{:.3f}"),
-        "revenue_ratio": ("predicted/actual revenue", "{:.2f}"),
+        "revenue_ratio": ("pred/actual", "{:.2f}"),
+    }
+    names = {
+        "first_order_model": f"ours: {prediction['spend_model']}",
+        "linear_regression_log": "log-linear regr.",
+        "constant_zero": "zero",
+        "constant_mean": "mean",
+        "constant_median": "median",
     }
     table.add_column("model")
     for label, _ in columns.values():
         table.add_column(label, justify="right")
     for name, metrics in prediction["spend"].items():
-        if name.startswith("candidate_"):
-            continue
-        if name == "first_order_model":
-            name = f"{name} ({prediction['spend_model']})"
-        table.add_row(name, *(
-            form.format(metrics[key]) for key, (_, form) in columns.items()
-        ))
+        if name in names:
+            table.add_row(names[name], *(
+                form.format(metrics[key]) for key, (_, form) in columns.items()
+            ))
     console.print(table)
     repeat = prediction["repeat"]["first_order_model"]
     constant = prediction["repeat"]["constant_training_rate"]

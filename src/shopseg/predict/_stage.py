@@ -1,10 +1,12 @@
 """The prediction stage of ``shopseg run``: train, evaluate, store, save."""
 
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from ..clv import update_metrics
+from ..exceptions import DegenerateDataWarning, EmptyResultError, ModelInputError
 from ._persist import save_model
 from ._train import OUR_MODEL, train_first_order_model
 
@@ -84,18 +86,34 @@ def predict_stage(ctx):
 
     Uses ``ctx.con``, ``ctx.staging``, ``options.random_state`` and the
     categorizer of the products stage when it ran in the same command;
-    stores the report in ``ctx.results["prediction"]``.
+    stores the report in ``ctx.results["prediction"]``. When the data are
+    too few for a cohort of new customers, the stage is skipped with a
+    :class:`~shopseg.exceptions.DegenerateDataWarning` and ``metrics.json``
+    says why.
 
     Returns
     -------
     str
         The progress line.
     """
-    report = run_prediction(
-        ctx.con,
-        ctx.staging,
-        categorizer=ctx.results.get("categorizer"),
-        random_state=ctx.options.random_state,
-    )
+    try:
+        report = run_prediction(
+            ctx.con,
+            ctx.staging,
+            categorizer=ctx.results.get("categorizer"),
+            random_state=ctx.options.random_state,
+        )
+    except (EmptyResultError, ModelInputError) as exc:
+        # Too little data for a cohort of new customers: the rest of the run
+        # still stands, and metrics.json says why there is no forecast.
+        update_metrics(
+            Path(ctx.staging) / "metrics.json", METRICS_KEY, {"skipped": str(exc)}
+        )
+        warnings.warn(
+            f"the prediction stage was skipped: {exc}",
+            DegenerateDataWarning,
+            stacklevel=2,
+        )
+        return f"skipped ({exc})"
     ctx.results["prediction"] = report
     return summary_line(report)

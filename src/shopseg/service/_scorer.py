@@ -127,8 +127,8 @@ class Scorer:
         except Exception as exc:
             raise ModelInputError(
                 "the model folder loads but cannot score an order "
-                f"({type(exc).__name__}: {str(exc).splitlines()[0]}); train "
-                "the model again with this version of shopseg"
+                f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}); "
+                "train the model again with this version of shopseg"
             ) from exc
         self._ensure_thread()
 
