@@ -141,6 +141,11 @@ def stop_server(process):
         process.wait()
 
 
+#: Seconds a connection may stay idle in the pool: uvicorn closes kept-alive
+#: connections idle for 5 s, and a request sent on one would fail.
+IDLE_SECONDS = 3.0
+
+
 class Pool:
     """Kept-alive HTTP/1.1 connections to the server."""
 
@@ -155,8 +160,13 @@ class Pool:
         async with self.freed:
             while not self.idle and self.open >= self.limit:
                 await self.freed.wait()
-            if self.idle:
-                return self.idle.pop()
+            now = time.monotonic()
+            while self.idle:
+                connection, since = self.idle.pop()
+                if now - since < IDLE_SECONDS:
+                    return connection
+                connection[1].close()
+                self.open -= 1
             self.open += 1
         try:
             return await asyncio.open_connection(HOST, self.port)
@@ -166,7 +176,7 @@ class Pool:
 
     async def release(self, connection):
         async with self.freed:
-            self.idle.append(connection)
+            self.idle.append((connection, time.monotonic()))
             self.freed.notify()
 
     async def discard(self, connection=None):
@@ -177,7 +187,7 @@ class Pool:
             self.freed.notify()
 
     def close(self):
-        for _, writer in self.idle:
+        for (_, writer), _ in self.idle:
             writer.close()
 
 

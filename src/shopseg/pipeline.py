@@ -80,8 +80,8 @@ def _products(ctx):
     products = ctx.con.execute(
         """
         SELECT stock_code,
-            arg_max(description, lines) FILTER (WHERE description IS NOT NULL)
-                AS description,
+            first(description ORDER BY lines DESC, description)
+                FILTER (WHERE description IS NOT NULL) AS description,
             sum(revenue) AS revenue
         FROM (
             SELECT stock_code, description, count(*) AS lines,

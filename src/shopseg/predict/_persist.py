@@ -39,7 +39,8 @@ PRODUCTS_FILE = "products.csv"
 CATEGORIES_FILE = "categories.csv"
 CARD_FILE = "model_card.json"
 
-#: Types outside skops' defaults that the saved models are made of.
+#: Types outside skops' defaults that the saved models are made of (the
+#: two-part spend model adds LogLinearRegression).
 TRUSTED_TYPES = frozenset({
     "functools.partial",
     "shopseg.predict._models.FeatureEncoder",
@@ -48,18 +49,8 @@ TRUSTED_TYPES = frozenset({
     "shopseg.products._categories.ProductCategorizer",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
-    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.utils.validation.check_array",
-    "sklearn._loss.link.IdentityLink",
-    "sklearn._loss.link.LogLink",
-    "sklearn._loss.link.LogitLink",
-    "sklearn._loss.link.Interval",
-    "sklearn._loss.loss.HalfBinomialLoss",
-    "sklearn._loss.loss.HalfMultinomialLoss",
-    "sklearn._loss.loss.HalfPoissonLoss",
-    "sklearn._loss.loss.HalfSquaredError",
-    "sklearn._loss.loss.PinballLoss",
 })
 
 #: Libraries whose versions the model card records.
