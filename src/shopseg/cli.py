@@ -75,8 +75,19 @@ def cli():
     help="Where the default data set is looked for or downloaded to, when no "
     "FILE is given (default: $SHOPSEG_DATA, else the user cache).",
 )
+@click.option(
+    "--burn-in-days", default=90, show_default=True, type=click.IntRange(0),
+    help="Days at the start of the data whose first purchases are not counted "
+    "as new customers (they may be old customers with missing history).",
+)
+@click.option(
+    "--horizon-days", default=365, show_default=True, type=click.IntRange(1),
+    help="Days after a first purchase over which next spend is forecast.",
+)
+@click.option("--random-state", default=0, show_default=True, type=int)
 @_input_options
-def run(files, out_dir, data_dir, columns, date_format, non_merchandise):
+def run(files, out_dir, data_dir, burn_in_days, horizon_days, random_state,
+        columns, date_format, non_merchandise):
     """Run the whole job on FILES (default: two years of UCI Online Retail)."""
     if not files:
         files = _default_files(data_dir)
@@ -84,6 +95,9 @@ def run(files, out_dir, data_dir, columns, date_format, non_merchandise):
         column_map=parse_column_map(columns),
         date_format=date_format,
         non_merchandise=tuple(c.strip() for c in non_merchandise.split(",") if c),
+        burn_in_days=burn_in_days,
+        horizon_days=horizon_days,
+        random_state=random_state,
     )
     ctx = _run_with_progress(files, out_dir, options, pipeline.ALL_STAGES)
     _print_inputs(ctx.inputs)
@@ -218,7 +232,7 @@ def _print_ledger(ledger):
     table.add_column("bucket")
     table.add_column("lines", justify="right")
     table.add_column("share", justify="right")
-    table.add_column("value (£)", justify="right")
+    table.add_column("value as read (£)", justify="right")
     table.add_column("meaning")
     total = int(ledger.lines.sum())
     for row in ledger.itertuples():
@@ -299,12 +313,15 @@ def _print_segments(out_dir):
         profiles = con.execute("SELECT * FROM segments ORDER BY segment").df()
     finally:
         con.close()
-    chosen = categories[categories.chosen].iloc[0]
-    console.print(
-        f"Product categories: k={int(chosen.k)} of {int(categories.k.min())}.."
-        f"{int(categories.k.max())} by highest cosine silhouette "
-        f"({chosen.silhouette:.3f})."
-    )
+    if categories.chosen.any():
+        chosen = categories[categories.chosen].iloc[0]
+        console.print(
+            f"Product categories: k={int(chosen.k)} of {int(categories.k.min())}.."
+            f"{int(categories.k.max())} by highest cosine silhouette "
+            f"({chosen.silhouette:.3f})."
+        )
+    else:
+        console.print("Product categories: too few products to categorise.")
     console.print(
         "Customer segments: silhouette by k "
         + ", ".join(f"{int(r.k)}: {r.silhouette:.3f}" for r in scan.itertuples())

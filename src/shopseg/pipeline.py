@@ -13,12 +13,15 @@ import uuid
 from importlib import metadata
 from pathlib import Path
 
+import warnings
+
 import pandas as pd
 
 from . import store
 from ._version import __version__
 from .clean import NON_MERCHANDISE_CODES, clean_lines
 from .clv import clv_stage
+from .exceptions import DegenerateDataWarning, EmptyResultError, ModelInputError
 from .features import customer_features
 from .predict import predict_stage
 from .products import ProductCategorizer
@@ -35,6 +38,8 @@ class Options:
     date_format: str = "auto"
     non_merchandise: tuple = NON_MERCHANDISE_CODES
     observation_end: str | None = None
+    burn_in_days: int = 90
+    horizon_days: int = 365
     random_state: int = 0
 
 
@@ -93,7 +98,18 @@ def _products(ctx):
         ORDER BY stock_code
         """
     ).df()
-    model = ProductCategorizer(random_state=ctx.options.random_state).fit(products)
+    try:
+        model = ProductCategorizer(random_state=ctx.options.random_state)
+        model.fit(products)
+    except (EmptyResultError, ModelInputError) as exc:
+        # Too few or too alike descriptions to group: the later stages still
+        # run, with every product uncategorised.
+        warnings.warn(
+            f"products are left uncategorised: {exc}",
+            DegenerateDataWarning,
+            stacklevel=2,
+        )
+        return _uncategorised(ctx, products)
     assigned = model.assign(products)
     ctx.con.register("_assigned", assigned)
     ctx.con.execute(
@@ -111,6 +127,30 @@ def _products(ctx):
         f"{len(products):,} products in {model.n_categories_} categories "
         f"(silhouette {model.silhouette_:.3f})"
     )
+
+
+def _uncategorised(ctx, products):
+    assigned = products.assign(category=-1, category_label="Uncategorised")
+    categories = pd.DataFrame({
+        "category": [-1],
+        "label": ["Uncategorised"],
+        "top_terms": [""],
+        "n_products": [len(products)],
+        "share": [1.0],
+        "revenue": [products.revenue.sum()],
+        "revenue_share": [1.0],
+    })
+    scan = pd.DataFrame({
+        "k": pd.Series([], dtype="int64"),
+        "silhouette": pd.Series([], dtype="float64"),
+        "chosen": pd.Series([], dtype="bool"),
+    })
+    _save_frame(ctx.con, "product_categories", assigned[[
+        "stock_code", "description", "revenue", "category", "category_label",
+    ]])
+    _save_frame(ctx.con, "categories", categories)
+    _save_frame(ctx.con, "category_scan", scan)
+    return f"{len(products):,} products, too few to categorise"
 
 
 def _features(ctx):

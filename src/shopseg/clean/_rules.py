@@ -50,7 +50,7 @@ NON_MERCHANDISE_CODES = (
 
 #: Ledger buckets in the order of the rules, with what each means.
 BUCKETS = {
-    "kept": "purchase line kept (after netting its cancellations)",
+    "kept": "purchase line kept; its units net of later cancellations",
     "overlap": "line also in an earlier input file",
     "duplicate": "exact copy of an earlier line of the same file",
     "accounting_entry": "accounting entry (invoice starting with 'A')",

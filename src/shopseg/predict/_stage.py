@@ -101,6 +101,8 @@ def predict_stage(ctx):
             ctx.con,
             ctx.staging,
             categorizer=ctx.results.get("categorizer"),
+            burn_in_days=ctx.options.burn_in_days,
+            horizon_days=ctx.options.horizon_days,
             random_state=ctx.options.random_state,
         )
     except (EmptyResultError, ModelInputError) as exc:

@@ -64,6 +64,8 @@ def profile_segments(customers, labels):
 
 
 def _category_name(column):
+    if column == "share_uncategorised":
+        return "uncategorised"
     return " ".join(column.split("_")[2:]) or column
 
 
