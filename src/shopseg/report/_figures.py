@@ -672,9 +672,10 @@ def backtest_figure(facts):
         origins[-1][5:7]) - int(origins[0][5:7])
     fig.update_xaxes(title="First day of the test cohort", tickformat="%b %Y",
                      dtick="M1" if months <= 12 else "M3")
-    return _layout(fig, 430, legend={"orientation": "h", "yanchor": "top",
-                                     "y": -0.25, "xanchor": "left", "x": 0},
-                   margin={"l": 70, "r": 30, "t": 40, "b": 140})
+    # The legend sits well below both x-axis titles, which it overlapped.
+    return _layout(fig, 500, legend={"orientation": "h", "yanchor": "top",
+                                     "y": -0.36, "xanchor": "left", "x": 0},
+                   margin={"l": 70, "r": 30, "t": 40, "b": 190})
 
 
 # --------------------------------------------------------------------------
