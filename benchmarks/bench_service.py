@@ -44,6 +44,8 @@ import duckdb
 import numpy as np
 
 GOAL_P99_MS = 20.0
+#: A p99 above this means requests queue faster than they are scored.
+KEEP_UP_P99_MS = 2000.0
 HOST = "127.0.0.1"
 
 
@@ -312,10 +314,13 @@ def main(argv=None):
               f"{row['errors']:7.1%} {row['503']:6.1%} {row['timeouts']:7.1%}")
     within = [r["rate"] for r in rows if r["p99"] < GOAL_P99_MS and r["errors"] == 0]
     kept_up = [r["rate"] for r in rows
-               if r["errors"] < 0.01 and r["throughput"] >= 0.95 * r["rate"]]
+               if r["errors"] < 0.01 and r["throughput"] >= 0.9 * r["rate"]
+               and r["p99"] < KEEP_UP_P99_MS]
     print(f"highest rate with p99 under {GOAL_P99_MS:g} ms: "
           f"{max(within) if within else 'none of those tried'}")
-    print("highest rate sustained (95% answered at the rate, <1% errors): "
+    print(f"highest rate sustained (under 1% errors, 90% of the rate answered "
+          f"per second, p99 under {KEEP_UP_P99_MS / 1000:g} s: no queue "
+          "building up): "
           f"{max(kept_up) if kept_up else 'none of those tried'}")
 
 
