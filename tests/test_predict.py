@@ -178,11 +178,11 @@ def test_short_data_shorten_the_horizon_and_say_so():
 def test_the_stage_skips_data_too_short_for_a_cohort(small_store, tmp_path):
     from types import SimpleNamespace
 
+    from shopseg.pipeline import Options
     from shopseg.predict import predict_stage
 
     ctx = SimpleNamespace(
-        con=small_store, staging=tmp_path, results={},
-        options=SimpleNamespace(random_state=0),
+        con=small_store, staging=tmp_path, results={}, options=Options(),
     )
     with pytest.warns(DegenerateDataWarning, match="prediction stage was skipped"):
         summary = predict_stage(ctx)
