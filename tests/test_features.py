@@ -82,7 +82,8 @@ def test_summary_in_weeks():
 
 
 def test_unknown_time_unit_is_refused_with_the_supported_ones():
-    with pytest.raises(ModelInputError, match="'years' is not supported.*'days', 'weeks'"):
+    expected = "'years' is not supported.*'days', 'weeks'"
+    with pytest.raises(ModelInputError, match=expected):
         days_per_unit("years")
 
 
