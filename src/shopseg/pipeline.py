@@ -10,7 +10,6 @@ import dataclasses
 import datetime
 import time
 import uuid
-from importlib import metadata
 from pathlib import Path
 
 import warnings
@@ -18,7 +17,7 @@ import warnings
 import pandas as pd
 
 from . import store
-from ._version import __version__
+from ._version import __version__, library_versions
 from .clean import NON_MERCHANDISE_CODES, clean_lines
 from .clv import clv_stage
 from .exceptions import DegenerateDataWarning, EmptyResultError, ModelInputError
@@ -298,15 +297,3 @@ def run(
         finally:
             con.close()
     return ctx
-
-
-def library_versions():
-    """Return the versions of the libraries whose results a run depends on."""
-    names = ("duckdb", "numpy", "pandas", "scikit-learn", "scipy")
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions

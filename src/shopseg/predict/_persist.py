@@ -20,18 +20,17 @@ any type outside the fixed list the models are made of.
 
 import dataclasses
 import datetime
-import hashlib
 import json
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 import skops.io as sio
 
-from .._version import __version__
+from .._version import __version__, library_versions
 from ..exceptions import InputFileError, ModelInputError
 from ..products import ProductCategorizer
 from ..read import COLUMNS
+from ..read._readers import sha256_of
 
 MODEL_FILE = "first_order_model.skops"
 CATEGORIZER_FILE = "product_categorizer.skops"
@@ -53,9 +52,6 @@ TRUSTED_TYPES = frozenset({
     "sklearn.utils.validation.check_array",
 })
 
-#: Libraries whose versions the model card records.
-LIBRARIES = ("duckdb", "numpy", "pandas", "scikit-learn", "scipy", "skops")
-
 
 @dataclasses.dataclass
 class SavedModel:
@@ -75,21 +71,6 @@ class SavedModel:
     categories: pd.DataFrame
     categorizer: object
     card: dict
-
-
-def library_versions():
-    """Return the installed version of each library in :data:`LIBRARIES`."""
-    versions = {}
-    for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def _sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _scoring_categorizer(categorizer):
@@ -152,7 +133,7 @@ def save_model(report, directory, categorizer=None):
         "notes": metrics["notes"],
         "data_fingerprint": report.fingerprint,
         "library_versions": library_versions(),
-        "files": {name: _sha256(directory / name) for name in files},
+        "files": {name: sha256_of(directory / name) for name in files},
     }
     path = directory / CARD_FILE
     path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
@@ -185,7 +166,7 @@ def _check_files(directory, files):
             raise InputFileError(
                 f"{directory}: {name} is missing; the model folder is incomplete"
             )
-        if _sha256(path) != expected:
+        if sha256_of(path) != expected:
             raise ModelInputError(
                 f"{path}: its SHA-256 differs from the one in {CARD_FILE}; the "
                 "file was changed after training. Train the model again"
