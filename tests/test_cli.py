@@ -18,7 +18,7 @@ HEADER = (
 )
 LINE = "536365,85123A,WHITE HANGING HEART,6,12/13/2010 8:26,2.55,17850,UK"
 
-STORE_TABLES = {"lines_raw", "lines", "clean_lines", "ledger", "inputs", "runs"}
+STORE_TABLES = {"lines", "clean_lines", "ledger", "inputs", "runs"}
 
 
 def synthetic_export(customers=40, seed=7):

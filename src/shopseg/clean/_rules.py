@@ -81,8 +81,8 @@ def clean_lines(con, non_merchandise=NON_MERCHANDISE_CODES):
     """Put every line of ``lines_parsed`` in one ledger bucket.
 
     Creates the tables ``lines`` (every parsed line with its bucket,
-    ``quantity_net`` and ``amount``), ``clean_lines`` (the kept lines) and
-    ``ledger`` (lines per bucket, adding up to the lines read).
+    ``quantity_net`` and ``amount``) and ``ledger`` (lines per bucket, adding
+    up to the lines read), and the view ``clean_lines`` (the kept lines).
 
     Parameters
     ----------
@@ -266,7 +266,11 @@ def _net_cancellations(con, rule):
 
 
 def _write_lines(con, rule):
-    """Create ``lines`` (every line with its bucket) and ``clean_lines``."""
+    """Create ``lines`` (every line with its bucket) and the view ``clean_lines``.
+
+    ``clean_lines`` is a view rather than a second copy of most lines: a
+    filter on ``lines`` costs little next to writing them again.
+    """
     con.execute(
         f"""
         CREATE OR REPLACE TABLE lines AS
@@ -299,13 +303,12 @@ def _write_lines(con, rule):
     )
     con.execute(
         """
-        CREATE OR REPLACE TABLE clean_lines AS
+        CREATE OR REPLACE VIEW clean_lines AS
         SELECT source_id, line_no, invoice, stock_code, description, quantity,
             quantity_cancelled, quantity_net, invoice_date, price, amount,
             customer_id, country
         FROM lines
         WHERE bucket = 'kept'
-        ORDER BY invoice_date, source_id, line_no
         """
     )
 

@@ -1,14 +1,17 @@
 """Read transaction exports (CSV, gzip CSV, Excel, Parquet) into DuckDB.
 
-Reading leaves two tables in the connection:
+Reading leaves two temporary tables in the connection, gone when it closes:
 
 ``lines_raw``
     every line as found, as text, under the canonical column names, with the
     file it came from and its line number;
 ``lines_parsed``
     the same lines with typed values: integer quantity, float price, timestamp,
-    identifiers as text. It is a temporary table, gone when the connection
-    closes; cleaning copies it, with each line's bucket, into ``lines``.
+    identifiers as text.
+
+Cleaning writes the one lasting copy: ``lines``, every line typed, with its
+file, line number and bucket. Writing the text of each line to the store as
+well would cost about as long as reading the file.
 """
 
 import csv
@@ -97,7 +100,7 @@ def _create_tables(con):
     text_columns = ", ".join(f"{c} VARCHAR" for c in COLUMNS)
     con.execute(
         f"""
-        CREATE OR REPLACE TABLE lines_raw (
+        CREATE OR REPLACE TEMP TABLE lines_raw (
             source_id INTEGER, source_file VARCHAR, line_no BIGINT, {text_columns}
         )
         """
