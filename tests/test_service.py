@@ -204,8 +204,9 @@ def test_service_gives_the_numbers_of_shopseg_predict(client, lines, model_dir,
     """The same orders through ``shopseg predict`` and both endpoints.
 
     Among them: customers with later lines (counted, not used), one whose
-    first order was cancelled the same day, and one buying a product the
-    model has never seen.
+    first order was cancelled the same day, one buying a product the model
+    has never seen, one with a duplicate line, postage and a zero price,
+    and one whose lines come in reverse order.
     """
     customers = [str(12000 + i) for i in range(0, 400, 10)]
     orders = _first_orders(lines, customers)
@@ -217,6 +218,15 @@ def test_service_gives_the_numbers_of_shopseg_predict(client, lines, model_dir,
     orders["99002"] = [dict(orders["12010"][0], stock_code="NEW-1",
                             description="PINK TEA MUG WITH SPOTS",
                             customer_id="99002")]
+    # A line sent twice (a duplicate), postage and a zero price: cleaned
+    # away, as in a batch file.
+    orders["12020"] = orders["12020"] + [
+        dict(orders["12020"][0]),
+        dict(orders["12020"][0], stock_code="POST", description="POSTAGE"),
+        dict(orders["12020"][0], stock_code="2099", price=0.0),
+    ]
+    # The same lines in another order: the sums do not depend on it.
+    orders["12030"] = orders["12030"][::-1]
     every_line = [line for order in orders.values() for line in order]
 
     path = tmp_path / "orders.csv"
@@ -258,15 +268,11 @@ def test_service_gives_the_numbers_of_shopseg_predict(client, lines, model_dir,
         "customer_id", drop=False
     )
     expected = batch.loc[single.index]
-    for column in EXACT:
-        np.testing.assert_array_equal(single[column], expected[column], column)
-    # TODO(shopseg.predict): exact once first_order_features sums in a fixed
-    # order and the two-part spend model's linear part is row-wise (see
-    # docs/service.md); today a customer's sums depend, in the last bit, on
-    # the other customers of the call.
-    for column in NUMBERS:
-        np.testing.assert_allclose(single[column], expected[column], rtol=1e-12,
-                                   atol=1e-12, err_msg=column)
+    # Bit for bit: a customer's sums of money are exact, whoever else is in
+    # the call.
+    for column in NUMBERS + EXACT:
+        np.testing.assert_array_equal(single[column].to_numpy(),
+                                      expected[column].to_numpy(), column)
 
 
 def test_orders_sharing_an_unknown_product_are_scored_apart(client, lines,
@@ -297,7 +303,7 @@ def test_orders_sharing_an_unknown_product_are_scored_apart(client, lines,
         )).iloc[0]
         got = responses[order[0]["customer_id"]]
         for column in NUMBERS:
-            assert got[column] == pytest.approx(alone[column], rel=1e-12), column
+            assert got[column] == alone[column], column
         assert got["segment"] == alone["segment"]
 
 
@@ -626,3 +632,30 @@ def test_the_openapi_contract_holds(api_schema, path, method, mode):
         assert not any(leak in response.text for leak in LEAKS)
 
     check()
+
+
+# ------------------------------------------------------- fast predictions
+def test_compiled_trees_predict_as_scikit_learn_bit_for_bit(model_dir, lines):
+    """The compiled trees that batch and service predict with give
+    scikit-learn's own numbers, for many customers and for one."""
+    from shopseg.predict import first_order_features
+    from shopseg.predict._compiled import CompiledModel
+
+    saved = load_model(model_dir)
+    compiled = CompiledModel(saved.model)
+    assert compiled.compiled_  # no model fell back to scikit-learn
+    import duckdb
+
+    con = duckdb.connect(str(model_dir / "shopseg.duckdb"), read_only=True)
+    features = first_order_features(con, saved.products, saved.categories)
+    con.close()
+    expected = saved.model.predict(features)
+    got = compiled.predict(features)
+    assert list(got) == list(expected.columns)
+    for column in expected:
+        np.testing.assert_array_equal(got[column], expected[column].to_numpy(),
+                                      column)
+    for i in (0, len(features) // 2, len(features) - 1):
+        one = compiled.predict(features.iloc[[i]])
+        for column in expected:
+            assert one[column][0] == expected[column].iloc[i], column

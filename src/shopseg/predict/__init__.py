@@ -5,7 +5,8 @@ store, fits the models on the earlier first purchases and evaluates them on
 the latest cohort and over rolling origins; :func:`save_model` and
 :func:`load_model` keep them as skops files with a model card;
 :func:`score_orders` and :func:`score_files` forecast new customers from
-their first order lines; :func:`run_prediction` does all of it for
+their first order lines, and :class:`OrderScorer` does it fast for the
+service; :func:`run_prediction` does all of it for
 ``shopseg run``. See ``docs/prediction.md``.
 """
 
@@ -18,13 +19,14 @@ from ._metrics import (
 )
 from ._models import FirstOrderModel
 from ._persist import SavedModel, load_model, save_model
-from ._score import score_files, score_orders
+from ._score import OrderScorer, score_files, score_orders
 from ._stage import predict_stage, run_prediction
 from ._train import PredictionReport, train_first_order_model
 
 __all__ = [
     "FEATURE_GROUPS",
     "FirstOrderModel",
+    "OrderScorer",
     "PredictionReport",
     "SavedModel",
     "cohort_window",

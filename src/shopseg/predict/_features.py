@@ -36,6 +36,18 @@ UNCATEGORISED = (-1, "Uncategorised")
 #: fourth quarter.
 HOLIDAY_MONTHS = (10, 11, 12)
 
+#: The order of a customer's lines that picks the first line's country.
+#: Lines that tie on it are copies of one another.
+LINE_ORDER = ("invoice_date", "invoice", "stock_code", "quantity", "price")
+
+#: Sums of money run on decimals with this many digits after the point:
+#: whole-number arithmetic, whose result does not depend on the order of
+#: the lines (floating-point sums do, in their last bit).
+SUM_SCALE = 10
+
+#: Columns of the product table the features read.
+PRODUCT_MAP_COLUMNS = ("stock_code", "category", "reference_price", "buyer_loyalty")
+
 #: Feature groups, in the order the ablation adds them. The category-share
 #: columns depend on the product categories and are matched by prefix.
 FEATURE_GROUPS = {
@@ -160,29 +172,80 @@ def first_order_features(con, products, categories, lines="lines"):
         ``first_day``, ``first_order_at`` and the columns of
         :func:`feature_columns`.
     """
-    product_map = products[
-        ["stock_code", "category", "reference_price", "buyer_loyalty"]
-    ]
-    with one_thread(con):
-        return _first_order_features(con, product_map, categories, lines)
-
-
-def _first_order_features(con, product_map, categories, lines):
+    product_map = products[list(PRODUCT_MAP_COLUMNS)]
     con.register("_product_map", product_map)
+    try:
+        with one_thread(con):
+            frame = con.execute(
+                first_order_features_sql(categories, lines, "_product_map")
+            ).df()
+    finally:
+        con.unregister("_product_map")
+    return typed_features(frame)
+
+
+def _exact_sum(expression, where=None):
+    """The sum of ``expression`` over a customer's lines, the same in every
+    order of the lines.
+
+    Each value is rounded to :data:`SUM_SCALE` decimals (far below a
+    penny) and the decimals are added exactly, so a customer's features do
+    not depend, even in the last bit, on the other customers of the call
+    or on the order of the lines. Unlike a sum ``ORDER BY`` the lines, it
+    holds no line in memory, however many there are.
+    """
+    only = f" FILTER (WHERE {where})" if where else ""
+    return (
+        f"CAST(sum(CAST({expression} AS DECIMAL(38, {SUM_SCALE}))){only} "
+        "AS DOUBLE)"
+    )
+
+
+def _first_line(expression):
+    """``expression`` on a customer's first line in :data:`LINE_ORDER`."""
+    order = ", ".join(LINE_ORDER)
+    return f"arg_min({expression}, ({order}))"
+
+
+def first_order_features_sql(categories, lines="lines", products="_product_map"):
+    """Return the query behind :func:`first_order_features`.
+
+    The query can be run as it is, or nested in a larger one (as the
+    service does, to clean and featurise an order in one statement), so
+    the features are defined in one place only.
+
+    Sums of money are exact sums of decimals (see :func:`_exact_sum`), so
+    a customer's features do not depend, even in the last bit, on the
+    other customers of the call or on the order of the lines.
+
+    Parameters
+    ----------
+    categories : pandas.DataFrame
+        ``category`` and ``label`` of every product category.
+    lines : str, default="lines"
+        A table, view or common table expression of cleaned lines (see
+        :func:`first_order_features`).
+    products : str, default="_product_map"
+        A table or view with the columns :data:`PRODUCT_MAP_COLUMNS`.
+
+    Returns
+    -------
+    str
+        A query giving the columns of :func:`first_order_features` before
+        :func:`typed_features` sets the integer types.
+    """
     share_names = ", ".join(
         f"o.{share_column(c, label)}" for c, label in _with_uncategorised(categories)
     )
     shares = ",\n".join(
-        f"coalesce(sum(value) FILTER (WHERE category = {c}), 0) "
-        f"/ sum(value) AS {share_column(c, label)}"
+        f"coalesce({_exact_sum('value', f'category = {c}')}, 0) "
+        f"/ {_exact_sum('value')} AS {share_column(c, label)}"
         for c, label in _with_uncategorised(categories)
     )
     purchases = ", ".join(f"'{b}'" for b in PURCHASE_BUCKETS)
     cancellations = ", ".join(f"'{b}'" for b in CANCELLATION_BUCKETS)
     holiday = ", ".join(str(m) for m in HOLIDAY_MONTHS)
-    try:
-        frame = con.execute(
-            f"""
+    return f"""
             WITH first AS (
                 SELECT customer_id,
                     coalesce(
@@ -202,18 +265,18 @@ def _first_order_features(con, product_map, categories, lines):
                     coalesce(p.reference_price, l.price) AS reference_price,
                     coalesce(
                         p.buyer_loyalty,
-                        (SELECT median(buyer_loyalty) FROM _product_map)
+                        (SELECT median(buyer_loyalty) FROM {products})
                     ) AS buyer_loyalty
                 FROM {lines} AS l
                 JOIN first AS f
                   ON l.customer_id = f.customer_id
                  AND CAST(l.invoice_date AS DATE) = f.first_day
-                LEFT JOIN _product_map AS p USING (stock_code)
+                LEFT JOIN {products} AS p USING (stock_code)
                 WHERE l.bucket IN ({purchases})
             ),
             cancelled AS (
                 SELECT l.customer_id, count(*) AS cancelled_lines,
-                    sum(-l.quantity * l.price) AS cancelled_value
+                    {_exact_sum('-l.quantity * l.price')} AS cancelled_value
                 FROM {lines} AS l
                 JOIN first AS f
                   ON l.customer_id = f.customer_id
@@ -225,12 +288,12 @@ def _first_order_features(con, product_map, categories, lines):
                 SELECT customer_id,
                     min(invoice_date) AS first_order_at,
                     max(invoice_date) AS last_order_at,
-                    sum(value) AS order_value,
+                    {_exact_sum('value')} AS order_value,
                     count(*) AS lines,
                     sum(quantity) AS units,
                     count(DISTINCT stock_code) AS products,
                     count(DISTINCT invoice) AS orders,
-                    avg(price) AS mean_price,
+                    {_exact_sum('price')} / count(*) AS mean_price,
                     median(price) AS median_price,
                     max(price) AS max_price,
                     max(quantity) AS max_line_quantity,
@@ -239,15 +302,18 @@ def _first_order_features(con, product_map, categories, lines):
                         AS dozen_line_share,
                     avg(CASE WHEN quantity >= 24 THEN 1.0 ELSE 0.0 END)
                         AS bulk_line_share,
-                    sum(value) / sum(reference_price * quantity) AS price_ratio,
+                    {_exact_sum('value')} / {_exact_sum('reference_price * quantity')}
+                        AS price_ratio,
                     avg(CASE WHEN price < 0.95 * reference_price THEN 1.0
                         ELSE 0.0 END) AS discount_line_share,
-                    coalesce(sum(value) FILTER (WHERE price < 1), 0) / sum(value)
+                    coalesce({_exact_sum('value', 'price < 1')}, 0)
+                        / {_exact_sum('value')}
                         AS cheap_value_share,
                     count(DISTINCT category) AS categories,
-                    sum(value * buyer_loyalty) / sum(value) AS buyer_loyalty,
+                    {_exact_sum('value * buyer_loyalty')} / {_exact_sum('value')}
+                        AS buyer_loyalty,
                     max(buyer_loyalty) AS max_buyer_loyalty,
-                    mode(country) AS country,
+                    {_first_line('country')} AS country,
                     {shares}
                 FROM day
                 GROUP BY customer_id
@@ -283,13 +349,10 @@ def _first_order_features(con, product_map, categories, lines):
             LEFT JOIN cancelled AS c USING (customer_id)
             ORDER BY o.customer_id
             """
-        ).df()
-    finally:
-        con.unregister("_product_map")
-    return _typed(frame)
 
 
-def _typed(frame):
+def typed_features(frame):
+    """Give the count columns of a feature frame their integer type."""
     frame["first_day"] = pd.to_datetime(frame["first_day"])
     counts = ["lines", "units", "products", "orders", "hour", "is_uk", "month",
               "weekday", "categories", "holiday_season", "day_of_month",

@@ -131,31 +131,60 @@ class FeatureEncoder:
         return np.array(mask)
 
     def transform(self, X):
-        """Return the numeric matrix of ``X``."""
+        """Return the numeric matrix of ``X``.
+
+        ``X`` is a data frame, or a dict of arrays with the same columns:
+        the matrix is built column by column, which costs little for the
+        one customer of a service request.
+        """
         numeric = [c for c in self.columns if c != "country"]
-        frame = X[numeric].astype(float)
-        if self.log:
-            skewed = [c for c in numeric if c in SKEWED]
-            frame[skewed] = np.log1p(frame[skewed].clip(lower=0))
-        blocks = [frame.to_numpy()]
+        n_rows = len(X[self.columns[0]])
+        one_hot = "country" in self.columns and self.one_hot
+        width = len(numeric) + (
+            (len(self.countries_) if one_hot else 1) if "country" in self.columns
+            else 0
+        )
+        matrix = np.empty((n_rows, width))
+        for j, column in enumerate(numeric):
+            values = np.asarray(X[column], dtype=float)
+            if self.log and column in SKEWED:
+                # Negative values become 0; missing values stay missing.
+                values = np.log1p(np.where(values < 0, 0.0, values))
+            matrix[:, j] = values
         if "country" in self.columns:
             index = {country: i for i, country in enumerate(self.countries_)}
             other = len(self.countries_)
-            codes = X["country"].astype(str).map(index).fillna(other)
-            codes = codes.to_numpy(dtype=int)
-            if self.one_hot:
-                blocks.append(
-                    (codes[:, None] == np.arange(len(self.countries_))).astype(float)
+            codes = np.array(
+                [index.get(str(c), other) for c in X["country"]], dtype=int
+            ).reshape(n_rows)
+            if one_hot:
+                matrix[:, len(numeric):] = (
+                    codes[:, None] == np.arange(len(self.countries_))
                 )
             else:
-                blocks.append(codes[:, None].astype(float))
-        matrix = np.hstack(blocks)
+                matrix[:, len(numeric)] = codes
         if np.isnan(matrix).any():
             raise ModelInputError(
                 "the features have missing values; compute them with "
                 "shopseg.predict.first_order_features"
             )
         return matrix
+
+
+def rowwise_dot(matrix, coef):
+    """``matrix @ coef``, each row summed left to right.
+
+    A BLAS product rounds differently with the number of rows, so a
+    customer's forecast would change in the last bit with the other
+    customers scored with them; a running sum along each row does not.
+
+    >>> rowwise_dot(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([0.5, 0.25]))
+    array([1. , 2.5])
+    """
+    terms = np.asarray(matrix, dtype=float) * np.asarray(coef, dtype=float)
+    if terms.shape[1] == 0:
+        return np.zeros(len(terms))
+    return np.cumsum(terms, axis=1)[:, -1]
 
 
 def _boosting(kind, encoder, random_state, **extra):
@@ -197,9 +226,20 @@ class LogLinearRegression:
         return self
 
     def predict(self, X):
-        """Return the fitted log target."""
-        matrix = self.scaler_.transform(self.encoder_.transform(X))
-        return self.regression_.predict(matrix)
+        """Return the fitted log target.
+
+        The scaling and the linear product run row by row (see
+        :func:`rowwise_dot`), so a customer's value does not depend on the
+        other rows of ``X``.
+        """
+        matrix = self.encoder_.transform(X)
+        scaler = self.scaler_
+        if scaler.with_mean:
+            matrix = matrix - scaler.mean_
+        if scaler.with_std:
+            matrix = matrix / scaler.scale_
+        regression = self.regression_
+        return rowwise_dot(matrix, regression.coef_) + regression.intercept_
 
 
 class LogLinearSpend:

@@ -31,6 +31,7 @@ from ..exceptions import InputFileError, ModelInputError
 from ..products import ProductCategorizer
 from ..read import COLUMNS
 from ..read._readers import sha256_of
+from ._compiled import CompiledModel
 
 MODEL_FILE = "first_order_model.skops"
 CATEGORIZER_FILE = "product_categorizer.skops"
@@ -64,6 +65,9 @@ class SavedModel:
     categorizer : ProductCategorizer or None
     card : dict
         The model card.
+    compiled : CompiledModel or None
+        The model's fast predictor, made on first use by
+        :func:`compiled_model`.
     """
 
     model: object
@@ -71,6 +75,18 @@ class SavedModel:
     categories: pd.DataFrame
     categorizer: object
     card: dict
+    compiled: object = dataclasses.field(default=None, repr=False, compare=False)
+
+
+def compiled_model(saved):
+    """Return the :class:`CompiledModel` of a loaded model, made once.
+
+    Batch scoring and the service both predict through it, so that they
+    give the same numbers.
+    """
+    if saved.compiled is None or saved.compiled.model is not saved.model:
+        saved.compiled = CompiledModel(saved.model)
+    return saved.compiled
 
 
 def _scoring_categorizer(categorizer):

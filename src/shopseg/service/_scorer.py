@@ -1,23 +1,26 @@
-"""Score orders for the service with :func:`shopseg.predict.score_orders`.
+"""Score orders for the service with :class:`shopseg.predict.OrderScorer`.
 
-A call of ``score_orders`` costs about the same for one order as for a
-hundred: it reads, cleans and featurises the lines in a scratch DuckDB
-database and runs a dozen gradient-boosting models, whatever their number.
-Single orders therefore queue for one scoring thread, which scores every
-order waiting as one call. Each order is scored as it would be alone in a
-batch file:
+A call of the scorer costs nearly the same for one order as for a dozen:
+most of it is DuckDB planning the one statement that cleans and
+featurises the lines. Single orders therefore queue for one scoring
+thread, which scores every order waiting in one call. Each order is
+scored as it would be alone in a batch file (a customer's features do not
+depend on the other customers of a call):
 
 - its lines get a customer key of their own, so two orders never merge,
   whatever their customer identifiers;
 - two orders holding the same product unknown to the model go in different
   calls, as the description an unknown product is categorised by is the
   commonest among the lines of a call;
-- every call holds one more order, the anchor, of a product the model
-  knows, so that a call is never without a purchase line: an order whose
-  purchases were all cancelled on the same day is then scored from them,
-  as in a batch, instead of failing the whole call.
+- orders with a cancellation need netting: they go together through
+  :func:`shopseg.predict.score_orders`, with one more order, the anchor,
+  of a product the model knows, so that the call is never without a
+  purchase line: an order whose purchases were all cancelled on the same
+  day is then scored from them, as in a batch, instead of failing the
+  whole call.
 """
 
+import atexit
 import collections
 import concurrent.futures
 import datetime
@@ -27,11 +30,13 @@ import queue
 import re
 import threading
 import time
+import weakref
 
 import pandas as pd
 
 from ..exceptions import EmptyResultError, ModelInputError, ShopsegError
-from ..predict import score_orders
+from ..predict import OrderScorer, score_orders
+from ..predict._score import has_cancellation
 from ..read import COLUMNS
 
 #: Customer key of the anchor order.
@@ -42,6 +47,22 @@ NO_PURCHASE = (
     "cancellations, write-offs, postage or fees, or lines with a price or "
     "quantity of 0"
 )
+
+
+#: Scorers whose thread may run; stopped at exit (see ``_stop_all``).
+_LIVE = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all():
+    """Stop every scoring thread before the interpreter shuts down.
+
+    A daemon thread still alive at shutdown is ended wherever it stands;
+    inside DuckDB, that aborts the process. Stopped here, each thread
+    finishes its call and closes its connection.
+    """
+    for scorer in list(_LIVE):
+        scorer.close(timeout=5)
 
 
 class Busy(RuntimeError):
@@ -69,11 +90,16 @@ def _columns(lines, customer=None):
     return columns
 
 
-def _frame(parts):
-    frame = pd.DataFrame({
+def _merged(parts):
+    """The columns of several orders, one after the other."""
+    return {
         name: [value for part in parts for value in part[name]]
         for name in COLUMNS
-    })
+    }
+
+
+def _frame(parts):
+    frame = pd.DataFrame(_merged(parts))
     frame["invoice_date"] = pd.to_datetime(frame["invoice_date"])
     return frame
 
@@ -99,6 +125,7 @@ class Scorer:
         self.max_batch = max_batch
         self.max_waiting = max_waiting
         self.on_batch = on_batch
+        self.orders = OrderScorer(saved)
         self.version = model_version(saved.card)
         self.created_at = saved.card.get("created_at")
         self.level = saved.card.get("interval_level")
@@ -109,6 +136,7 @@ class Scorer:
         self._lock = threading.Lock()
         self._next_key = 0
         self._thread = None
+        _LIVE.add(self)
 
     # ------------------------------------------------------------ lifecycle
     def start(self):
@@ -122,8 +150,9 @@ class Scorer:
         try:
             self._known = frozenset(self.saved.products["stock_code"].astype(str))
             self._anchor = self._anchor_columns()
-            result = score_orders(self.saved, _frame([self._anchor]))
-            self._forecast(next(result.itertuples()), ANCHOR)
+            for score in (self.orders.score, self._score_netted):
+                result = score(_merged([self._anchor]))
+                self._forecast(next(result.itertuples()), ANCHOR)
         except Exception as exc:
             raise ModelInputError(
                 "the model folder loads but cannot score an order "
@@ -140,12 +169,12 @@ class Scorer:
                 )
                 self._thread.start()
 
-    def close(self):
+    def close(self, timeout=30):
         """Stop the scoring thread once the orders waiting are scored."""
         thread = self._thread
         if thread is not None:
             self._queue.put(None)
-            thread.join(timeout=30)
+            thread.join(timeout=timeout)
             self._thread = None
 
     @property
@@ -201,16 +230,25 @@ class Scorer:
             When no line of any customer is a purchase left after cleaning.
         """
         started = time.perf_counter()
+        empty = EmptyResultError(
+            NO_PURCHASE.replace("the order holds", "the lines hold")
+        )
         try:
-            result = score_orders(self.saved, _frame([_columns(lines)]))
+            result = self.orders.score(_columns(lines))
         except EmptyResultError:
-            raise EmptyResultError(
-                NO_PURCHASE.replace("the order holds", "the lines hold")
-            ) from None
+            raise empty from None
+        if result.empty:
+            raise empty
         self._report(len(result), started)
         return [self._forecast(row, row.customer_id) for row in result.itertuples()]
 
     def _run(self):
+        try:
+            self._serve_queue()
+        finally:
+            self.orders.close()
+
+    def _serve_queue(self):
         pending = collections.deque()
         while True:
             if not pending:
@@ -241,12 +279,29 @@ class Scorer:
                 rest.append(job)
         return batch, rest
 
+    def _score_netted(self, columns):
+        """Score orders with a cancellation, which need netting."""
+        return score_orders(self.saved, _frame([self._anchor, columns]))
+
     def _score_jobs(self, jobs):
+        netted = [job for job in jobs if job.cancellation]
+        simple = [job for job in jobs if not job.cancellation]
+        if netted:
+            self._score_calls(
+                netted, lambda: self._score_netted(
+                    _merged([job.columns for job in netted])
+                ),
+            )
+        if simple:
+            self._score_calls(
+                simple,
+                lambda: self.orders.score(_merged([job.columns for job in simple])),
+            )
+
+    def _score_calls(self, jobs, call):
         started = time.perf_counter()
         try:
-            result = score_orders(
-                self.saved, _frame([self._anchor] + [job.columns for job in jobs])
-            )
+            result = call()
         except Exception as exc:
             if len(jobs) > 1:
                 # One order broke the call: score each alone, so that it
@@ -336,13 +391,15 @@ class Scorer:
 class _Job:
     """One single order waiting to be scored."""
 
-    __slots__ = ("key", "customer_id", "columns", "unknown", "future")
+    __slots__ = ("key", "customer_id", "columns", "unknown", "cancellation",
+                 "future")
 
     def __init__(self, key, customer_id, columns, unknown):
         self.key = key
         self.customer_id = customer_id
         self.columns = columns
         self.unknown = unknown
+        self.cancellation = has_cancellation(columns["invoice"])
         self.future = concurrent.futures.Future()
 
 
