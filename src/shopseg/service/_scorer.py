@@ -237,6 +237,10 @@ class Scorer:
             result = self.orders.score(_columns(lines))
         except EmptyResultError:
             raise empty from None
+        finally:
+            # The request's thread is not ours: a DuckDB connection left
+            # open in it could still be torn down at exit, which aborts.
+            self.orders.close()
         if result.empty:
             raise empty
         self._report(len(result), started)
