@@ -85,10 +85,23 @@ def cli():
     help="Days after a first purchase over which next spend is forecast.",
 )
 @click.option("--random-state", default=0, show_default=True, type=int)
+@click.option(
+    "--engine", type=click.Choice(pipeline.ENGINES), default="duckdb",
+    show_default=True,
+    help="Where reading, cleaning and customer features run: DuckDB on this "
+    "machine, or Apache Spark (needs pip install 'shopseg[spark]' and Java 17+).",
+)
+@click.option(
+    "--spark-master", metavar="URL", default=None,
+    help="Spark master with --engine spark, e.g. spark://host:7077 or local[4] "
+    "(default: spark-submit's, else local[*]).",
+)
 @_input_options
 def run(files, out_dir, data_dir, burn_in_days, horizon_days, random_state,
-        columns, date_format, non_merchandise):
+        engine, spark_master, columns, date_format, non_merchandise):
     """Run the whole job on FILES (default: two years of UCI Online Retail)."""
+    if spark_master and engine != "spark":
+        raise click.UsageError("--spark-master needs --engine spark")
     if not files:
         files = _default_files(data_dir)
     options = pipeline.Options(
@@ -98,6 +111,8 @@ def run(files, out_dir, data_dir, burn_in_days, horizon_days, random_state,
         burn_in_days=burn_in_days,
         horizon_days=horizon_days,
         random_state=random_state,
+        engine=engine,
+        spark_master=spark_master,
     )
     ctx = _run_with_progress(files, out_dir, options, pipeline.ALL_STAGES)
     _print_inputs(ctx.inputs)
@@ -106,6 +121,10 @@ def run(files, out_dir, data_dir, burn_in_days, horizon_days, random_state,
     _print_segments(out_dir)
     _print_clv(out_dir)
     _print_predictions(out_dir)
+    if engine == "spark":
+        console.print(
+            f"Tables made on Spark, as Parquet: {Path(out_dir) / pipeline.SPARK_FOLDER}"
+        )
     console.print(f"Report: {Path(out_dir) / 'report.html'}")
 
 

@@ -29,6 +29,10 @@ class DataDownloadError(ShopsegError):
     """The default data set is not on disk and cannot be downloaded."""
 
 
+class EngineError(ShopsegError):
+    """The compute engine (Apache Spark) cannot be started, reached or used."""
+
+
 class ModelInputError(ShopsegError):
     """Data given to a model break an invariant the model relies on."""
 

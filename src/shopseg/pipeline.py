@@ -20,7 +20,12 @@ from . import store
 from ._version import __version__, library_versions
 from .clean import NON_MERCHANDISE_CODES, clean_lines
 from .clv import clv_stage
-from .exceptions import DegenerateDataWarning, EmptyResultError, ModelInputError
+from .exceptions import (
+    DegenerateDataWarning,
+    EmptyResultError,
+    EngineError,
+    ModelInputError,
+)
 from .features import customer_features
 from .predict import predict_stage
 from .products import ProductCategorizer
@@ -40,6 +45,15 @@ class Options:
     burn_in_days: int = 90
     horizon_days: int = 365
     random_state: int = 0
+    engine: str = "duckdb"
+    spark_master: str | None = None
+
+
+#: Engines that can run reading, cleaning and the customer features.
+ENGINES = ("duckdb", "spark")
+
+#: Folder of the output folder where the Spark engine's tables land as Parquet.
+SPARK_FOLDER = "spark"
 
 
 @dataclasses.dataclass
@@ -54,6 +68,18 @@ class Context:
     inputs: list = dataclasses.field(default_factory=list)
     ledger: object = None
     results: dict = dataclasses.field(default_factory=dict)
+    spark: object = None  # a SparkConnection with --engine spark
+
+    @property
+    def engine_con(self):
+        """Where reading, cleaning and the features run: Spark or the store."""
+        return self.con if self.spark is None else self.spark
+
+    def bring_back(self):
+        """Copy the tables the Spark engine made into the store, and write
+        them as Parquet in ``spark/``; nothing with the DuckDB engine."""
+        if self.spark is not None:
+            self.spark.copy_to(self.con, self.staging / SPARK_FOLDER)
 
 
 @dataclasses.dataclass
@@ -66,16 +92,21 @@ class StageEvent:
 
 
 def _read(ctx):
-    ctx.inputs = read_files(
-        ctx.files, ctx.con, ctx.options.column_map, ctx.options.date_format
+    reader = read_files
+    if ctx.spark is not None:
+        from .engine import read_files as reader
+    ctx.inputs = reader(
+        ctx.files, ctx.engine_con, ctx.options.column_map, ctx.options.date_format
     )
+    ctx.bring_back()
     store.save_inputs(ctx.con, ctx.inputs)
     lines = sum(info.lines for info in ctx.inputs)
     return f"{lines:,} lines from {len(ctx.inputs)} source(s)"
 
 
 def _clean(ctx):
-    ctx.ledger = clean_lines(ctx.con, ctx.options.non_merchandise)
+    ctx.ledger = clean_lines(ctx.engine_con, ctx.options.non_merchandise)
+    ctx.bring_back()
     kept = int(ctx.ledger.loc[ctx.ledger.bucket == "kept", "lines"].sum())
     return f"{kept:,} of {int(ctx.ledger.lines.sum()):,} lines kept"
 
@@ -153,7 +184,14 @@ def _uncategorised(ctx, products):
 
 
 def _features(ctx):
-    customers = customer_features(ctx.con, ctx.options.observation_end)
+    if ctx.spark is not None:
+        # The product categories were made locally; the features need them.
+        tables = {row[0] for row in ctx.con.execute("SHOW TABLES").fetchall()}
+        ctx.spark.copy_from(
+            ctx.con, sorted(tables & {"product_categories", "categories"})
+        )
+    customers = customer_features(ctx.engine_con, ctx.options.observation_end)
+    ctx.bring_back()
     return f"{len(customers):,} customers, {customers.shape[1] - 1} features"
 
 
@@ -268,8 +306,12 @@ def run(
     continues = stages[0][0] != "read"
     with store.staged_outputs(out_dir, from_existing=continues) as staging:
         con = store.connect(staging / store.DATABASE)
+        spark = None
         try:
-            ctx = Context(con, Path(out_dir), staging, list(files), options)
+            spark = _start_engine(options, stages)
+            ctx = Context(
+                con, Path(out_dir), staging, list(files), options, spark=spark
+            )
             # Filled as the stages finish, for the report's time per stage.
             ctx.results.update(timings=timings, command=command)
             for name, stage in stages:
@@ -295,5 +337,28 @@ def run(
             )
             ctx.results["timings"] = timings
         finally:
+            if spark is not None:
+                spark.close()
             con.close()
     return ctx
+
+
+def _start_engine(options, stages):
+    """Connect to Spark when ``options.engine`` asks for it and a stage that
+    runs on it is among ``stages``; None otherwise."""
+    if options.engine not in ENGINES:
+        raise EngineError(
+            f"engine {options.engine!r} is not supported; choose one of "
+            f"{', '.join(ENGINES)}"
+        )
+    on_engine = {"read", "clean", "features"} & {name for name, _ in stages}
+    if options.engine == "duckdb" or not on_engine:
+        return None
+    try:
+        from .engine import SparkConnection
+    except ImportError as exc:
+        raise EngineError(
+            f"--engine spark needs {exc.name or 'PySpark'}, which is not "
+            "installed; install it with pip install 'shopseg[spark]'"
+        ) from None
+    return SparkConnection.start(options.spark_master)
