@@ -30,6 +30,24 @@ def shared_data():
 
 
 @pytest.fixture
+def run_cli(capsys):
+    """A function running ``shopseg ARGS``; it returns (exit status, stdout,
+    stderr)."""
+    from shopseg.cli import main
+
+    def run(args):
+        try:
+            main([str(a) for a in args])
+            status = 0
+        except SystemExit as exc:
+            status = exc.code
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run
+
+
+@pytest.fixture
 def con():
     """An in-memory DuckDB connection, closed after the test."""
     connection = duckdb.connect()

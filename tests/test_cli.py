@@ -10,7 +10,6 @@ import sys
 import duckdb
 import pytest
 
-from shopseg.cli import main
 
 HEADER = (
     "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,"
@@ -44,17 +43,6 @@ def synthetic_export(customers=40, seed=7):
                     f"{price:.2f},{customer},United Kingdom"
                 )
     return "\n".join(lines) + "\n"
-
-
-def run_cli(args, capsys):
-    """Run ``shopseg ARGS``; return (exit status, stdout, stderr)."""
-    try:
-        main([str(a) for a in args])
-        status = 0
-    except SystemExit as exc:
-        status = exc.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def assert_one_paragraph_error(out, err):
@@ -108,9 +96,9 @@ BAD = [
 
 
 @pytest.mark.parametrize("case", BAD, ids=BAD)
-def test_bad_input_exits_2_with_one_paragraph(tmp_path, capsys, case):
+def test_bad_input_exits_2_with_one_paragraph(tmp_path, run_cli, case):
     path, message = bad_inputs(tmp_path)[case]
-    status, out, err = run_cli(["run", path, "--out", tmp_path / "out"], capsys)
+    status, out, err = run_cli(["run", path, "--out", tmp_path / "out"])
     assert status == 2
     assert_one_paragraph_error(out, err)
     assert re.search(message, err)
@@ -131,19 +119,19 @@ def test_bad_input_in_a_fresh_process(tmp_path, case):
     assert_one_paragraph_error(result.stdout, result.stderr)
 
 
-def test_unknown_column_option_exits_2(tmp_path, capsys):
+def test_unknown_column_option_exits_2(tmp_path, run_cli):
     path = tmp_path / "a.csv"
     path.write_text(f"{HEADER}\n{LINE}\n")
     status, out, err = run_cli(
-        ["run", path, "--column", "client=X", "--out", tmp_path / "out"], capsys
+        ["run", path, "--column", "client=X", "--out", tmp_path / "out"]
     )
     assert status == 2
     assert_one_paragraph_error(out, err)
     assert "not a shopseg column" in err
 
 
-def test_ledger_without_a_store_exits_2(tmp_path, capsys):
-    status, out, err = run_cli(["ledger", "--out", tmp_path / "none"], capsys)
+def test_ledger_without_a_store_exits_2(tmp_path, run_cli):
+    status, out, err = run_cli(["ledger", "--out", tmp_path / "none"])
     assert status == 2
     assert_one_paragraph_error(out, err)
     assert "no shopseg store" in err
@@ -165,12 +153,12 @@ def ingest_only(monkeypatch):
 
 
 @pytest.fixture
-def finished_run(tmp_path, capsys, ingest_only):
+def finished_run(tmp_path, run_cli, ingest_only):
     """An output folder holding one successful run of a small export."""
     path = tmp_path / "shop.csv"
     path.write_text(synthetic_export())
     out_dir = tmp_path / "out"
-    status, out, err = run_cli(["run", path, "--out", out_dir], capsys)
+    status, out, err = run_cli(["run", path, "--out", out_dir])
     assert status == 0, err
     assert "Traceback" not in out + err
     return out_dir, out
@@ -185,13 +173,13 @@ def test_successful_run_writes_the_store(finished_run):
     assert not any(out_dir.glob(".staging-*"))
 
 
-def test_failed_run_keeps_the_previous_store(finished_run, tmp_path, capsys):
+def test_failed_run_keeps_the_previous_store(finished_run, tmp_path, run_cli):
     out_dir, _ = finished_run
     before = store_tables(out_dir)
     files_before = sorted(p.name for p in out_dir.iterdir())
     garbage = tmp_path / "garbage.csv"
     garbage.write_bytes(random.Random(2).randbytes(2000))
-    status, out, err = run_cli(["run", garbage, "--out", out_dir], capsys)
+    status, out, err = run_cli(["run", garbage, "--out", out_dir])
     assert status == 2
     assert_one_paragraph_error(out, err)
     assert store_tables(out_dir) == before
@@ -199,22 +187,22 @@ def test_failed_run_keeps_the_previous_store(finished_run, tmp_path, capsys):
     assert sorted(p.name for p in out_dir.iterdir()) == files_before
 
 
-def test_error_quoting_brackets_is_printed_as_is(tmp_path, capsys):
+def test_error_quoting_brackets_is_printed_as_is(tmp_path, run_cli):
     """A value such as '[/x]' is printed, not read as rich markup."""
     path = tmp_path / "brackets.csv"
     path.write_text(f"{HEADER}\n{LINE.replace('12/13/2010 8:26', '[/x]')}\n")
-    status, out, err = run_cli(["run", path, "--out", tmp_path / "out"], capsys)
+    status, out, err = run_cli(["run", path, "--out", tmp_path / "out"])
     assert status == 2
     assert_one_paragraph_error(out, err)
     assert "has '[/x]'" in err
 
 
-def test_output_folder_that_is_a_file_exits_2(tmp_path, capsys):
+def test_output_folder_that_is_a_file_exits_2(tmp_path, run_cli):
     path = tmp_path / "a.csv"
     path.write_text(f"{HEADER}\n{LINE}\n")
     blocker = tmp_path / "taken"
     blocker.write_text("not a folder")
-    status, out, err = run_cli(["run", path, "--out", blocker], capsys)
+    status, out, err = run_cli(["run", path, "--out", blocker])
     assert status == 2
     assert_one_paragraph_error(out, err)
     assert "cannot be written" in err

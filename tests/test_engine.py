@@ -18,7 +18,6 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from shopseg import pipeline
-from shopseg.cli import main
 from shopseg.datasets import make_transactions
 from shopseg.exceptions import EngineError
 
@@ -203,17 +202,7 @@ def test_spark_tables_land_as_parquet(both):
     assert not (both["duckdb"]["out"] / pipeline.SPARK_FOLDER).exists()
 
 
-def run_cli(args, capsys):
-    try:
-        main([str(a) for a in args])
-        status = 0
-    except SystemExit as exc:
-        status = exc.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def test_bad_date_on_spark_is_one_paragraph(spark, tmp_path, capsys):
+def test_bad_date_on_spark_is_one_paragraph(spark, tmp_path, run_cli):
     export = tmp_path / "bad.csv"
     export.write_text(
         "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,"
@@ -222,7 +211,7 @@ def test_bad_date_on_spark_is_one_paragraph(spark, tmp_path, capsys):
         "536366,85123A,HEART,6,soon,2.55,17850,UK\n"
     )
     status, out, err = run_cli(
-        ["run", export, "--out", tmp_path / "out", "--engine", "spark"], capsys
+        ["run", export, "--out", tmp_path / "out", "--engine", "spark"]
     )
     assert status == 2
     assert "Traceback" not in out + err
@@ -230,22 +219,22 @@ def test_bad_date_on_spark_is_one_paragraph(spark, tmp_path, capsys):
     assert "line 3: column 'InvoiceDate' has 'soon'" in " ".join(err.split())
 
 
-def test_spark_master_needs_the_spark_engine(tmp_path, capsys):
+def test_spark_master_needs_the_spark_engine(tmp_path, run_cli):
     status, _, err = run_cli(
-        ["run", "x.csv", "--out", tmp_path, "--spark-master", "local[2]"], capsys
+        ["run", "x.csv", "--out", tmp_path, "--spark-master", "local[2]"]
     )
     assert status == 2
     assert "--spark-master needs --engine spark" in err
 
 
-def test_missing_pyspark_says_how_to_install(monkeypatch, tmp_path, capsys):
+def test_missing_pyspark_says_how_to_install(monkeypatch, tmp_path, run_cli):
     monkeypatch.setitem(sys.modules, "pyspark", None)
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)
     export = tmp_path / "one.csv"
     export.write_text("InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,"
                       "CustomerID\n1,A,1,2011-01-01,1.0,7\n")
     status, out, err = run_cli(
-        ["run", export, "--out", tmp_path / "out", "--engine", "spark"], capsys
+        ["run", export, "--out", tmp_path / "out", "--engine", "spark"]
     )
     assert status == 2
     assert "Traceback" not in out + err
