@@ -18,9 +18,12 @@ peak of the whole run is the child's maximum resident set size from
 ``os.wait4``. Goals: 100x the lines in at most 130x the seconds of the 1x run
 measured in the same session, and a peak under 4 GB at 100x.
 
-The machine is shared: a rung whose projection from the rungs before exceeds
-``--max-minutes`` or ``--max-gb`` is not run, and a run that goes beyond them is
-stopped; either is reported in the table. With ``--repeat N`` each rung runs N
+The machine is shared: a rung whose time projected from the rungs before
+exceeds ``--max-minutes`` is not run, and a run that goes beyond
+``--max-minutes`` or ``--max-gb`` is stopped; either is reported in the table.
+Memory is projected too, for information only: DuckDB's memory limit
+(``SHOPSEG_MEMORY_LIMIT``, 2 GB by default) bends the line, so a straight
+projection overstates the larger rungs. With ``--repeat N`` each rung runs N
 times and the fastest run is kept, the one other work disturbed least. With
 ``--omp-threads 1`` the runs' OpenMP pools (scikit-learn's k-means) get one
 thread: on a busy two-core machine their spinning threads made the segments
@@ -292,7 +295,7 @@ def main(argv=None):
                         default=Path(tempfile.gettempdir()) / "shopseg-bench",
                         help="where generated files are kept and runs write")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-minutes", type=float, default=20.0,
+    parser.add_argument("--max-minutes", type=float, default=60.0,
                         help="skip or stop a rung projected or running longer")
     parser.add_argument("--max-gb", type=float, default=8.0,
                         help="stop a rung whose process grows beyond this")
@@ -321,11 +324,10 @@ def main(argv=None):
                     f"{peak / 1024:,.1f} GB",
                     flush=True,
                 )
-                if seconds > args.max_minutes * 60 or peak > args.max_gb * 1024:
+                if seconds > args.max_minutes * 60:
                     results[factor] = {
-                        "error": f"not run: projected {seconds / 60:,.0f} min, "
-                        f"{peak / 1024:,.1f} GB (limits {args.max_minutes:g} min, "
-                        f"{args.max_gb:g} GB)",
+                        "error": f"not run: projected {seconds / 60:,.0f} min "
+                        f"(limit {args.max_minutes:g} min)",
                     }
                     continue
             path = generated_file(args.bench_dir, factor, args.seed)
