@@ -659,3 +659,70 @@ def test_compiled_trees_predict_as_scikit_learn_bit_for_bit(model_dir, lines):
         one = compiled.predict(features.iloc[[i]])
         for column in expected:
             assert one[column][0] == expected[column].iloc[i], column
+
+
+def _featurised_both_ways(scorer, order_lines):
+    """An order's features from the NumPy path (None when it does not
+    apply) and from the SQL statement."""
+    from shopseg.predict._order_features import order_features
+    from shopseg.predict._score import _order_table
+
+    frame = pd.DataFrame(order_lines)
+    frame["invoice_date"] = pd.to_datetime(frame["invoice_date"])
+    order = _order_table({name: frame[name].tolist() for name in COLUMNS})
+    assert order is not None
+    sql = scorer._features(order)
+    later = sql.pop("later_lines")
+    return order_features(order, scorer._products), (sql, later)
+
+
+def _assert_same_features(fast, sql):
+    (features, later), (expected, expected_later) = fast, sql
+    assert list(features) == list(expected)
+    for name, values in expected.items():
+        got = features[name]
+        if name in ("first_day", "first_order_at"):
+            got = got.astype("datetime64[us]")
+            values = np.asarray(values).astype("datetime64[us]")
+        if np.asarray(values).dtype == object:
+            assert list(got) == list(values), name
+        else:
+            # Bit for bit: equal floats, not close ones.
+            np.testing.assert_array_equal(
+                np.asarray(got, dtype=float), np.asarray(values, dtype=float), name
+            )
+    np.testing.assert_array_equal(later, expected_later)
+
+
+def test_numpy_features_equal_the_sql_bit_for_bit(model_dir, lines):
+    """Every customer's first days, and orders that meet the cleaning rules,
+    featurised in NumPy give the numbers of the SQL statement exactly."""
+    from shopseg.predict import OrderScorer
+
+    scorer = OrderScorer(load_model(model_dir))
+    orders = _first_orders(lines, sorted(lines.customer_id.unique()))
+    first = orders["12003"][0]
+    orders["rules"] = [
+        dict(first, customer_id="12003.0"),  # read as 12003
+        dict(first, customer_id="12003"),  # a copy of the line: a duplicate
+        dict(first, stock_code="POST", price=18.0),  # postage
+        dict(first, stock_code="gift_0001_20"),  # a voucher, by its pattern
+        dict(first, price=0.0),
+        dict(first, quantity=-2),  # a write-off
+        dict(first, invoice="A563186", stock_code="B"),  # an accounting entry
+        dict(first, customer_id="nan"),  # no customer
+        dict(first, quantity=3, invoice_date="2011-12-01T09:00:00"),  # later
+    ]
+    orders["two customers"] = orders["12004"] + orders["12005"][::-1]
+    try:
+        for name, order_lines in orders.items():
+            fast, sql = _featurised_both_ways(scorer, order_lines)
+            assert fast is not None, name
+            _assert_same_features(fast, sql)
+        # Where the NumPy path does not apply, it says so.
+        for changes in ({"stock_code": "NEW-1"}, {"customer_id": " 12003"},
+                        {"country": "Fran\u00e7e"}, {"customer_id": ""}):
+            fast, _ = _featurised_both_ways(scorer, [dict(first, **changes)])
+            assert fast is None, changes
+    finally:
+        scorer.close()

@@ -7,14 +7,16 @@ cleaning (:func:`shopseg.clean.clean_lines`) and the features of
 model has not seen are categorised from their description by the saved
 product categorizer, or count as uncategorised without one.
 
-:class:`OrderScorer` scores orders without a cancellation line in one
-statement on a DuckDB connection it keeps open: the lines are typed and
-put in their ledger buckets as :func:`shopseg.read.read_files` and
-:func:`shopseg.clean.clean_lines` would (no netting is needed without a
-cancellation), and the features come from the very query of
-:func:`first_order_features`. It gives the numbers of
-:func:`score_orders`, bit for bit; the service scores single orders
-with it.
+:class:`OrderScorer` scores orders without a cancellation line fast. In
+the common case (products the model knows, plain identifiers) the
+features come from NumPy (:mod:`shopseg.predict._order_features`), in well
+under a millisecond; otherwise from one statement on a DuckDB connection
+it keeps open: the lines are typed and put in their ledger buckets as
+:func:`shopseg.read.read_files` and :func:`shopseg.clean.clean_lines`
+would (no netting is needed without a cancellation), and the features
+come from the very query of :func:`first_order_features`. Either way it
+gives the numbers of :func:`score_orders`, bit for bit; the service
+scores single orders with it.
 
 Every path predicts with :class:`~shopseg.predict._compiled.CompiledModel`.
 """
@@ -39,6 +41,7 @@ from ._features import (
     first_order_features,
     first_order_features_sql,
 )
+from ._order_features import ProductMap, order_features
 from ._persist import SavedModel, compiled_model, load_model
 
 
@@ -331,11 +334,12 @@ def _ledger_sql(order):
 class OrderScorer:
     """Score orders fast with one model, on DuckDB connections kept open.
 
-    Each thread gets its own in-memory DuckDB connection, holding the
-    model's product table, on its first call. An order is cleaned,
-    featurised and forecast in one SQL statement and one prediction call;
-    a product the model has not seen costs a second statement. The numbers
-    are those of :func:`score_orders`, bit for bit.
+    Orders of products the model knows, with plain identifiers, are
+    cleaned and featurised in NumPy (see :func:`order_features`). Other
+    orders go through one SQL statement, on an in-memory DuckDB connection
+    that each thread opens on its first such call, holding the model's
+    product table; a product the model has not seen costs a second
+    statement. The numbers are those of :func:`score_orders`, bit for bit.
 
     Parameters
     ----------
@@ -352,6 +356,7 @@ class OrderScorer:
         self.saved = _as_saved(model)
         compiled_model(self.saved)
         self.known_ = frozenset(self.saved.products["stock_code"].astype(str))
+        self._products = ProductMap(self.saved.products, self.saved.categories)
         self._local = threading.local()
         ledger = _ledger_sql("_order")
         categories = self.saved.categories
@@ -416,9 +421,11 @@ class OrderScorer:
         order = _order_table(columns)
         if order is None:
             return score_orders(self.saved, pd.DataFrame(columns))
-        features = self._features(order)
-        later = features.pop("later_lines")
-        return _forecast_frame(self.saved, features, later)
+        featured = order_features(order, self._products)
+        if featured is None:
+            featured = self._features(order)
+            featured = featured, featured.pop("later_lines")
+        return _forecast_frame(self.saved, *featured)
 
     def _features(self, order):
         con = self._connection()

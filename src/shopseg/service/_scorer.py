@@ -1,11 +1,12 @@
 """Score orders for the service with :class:`shopseg.predict.OrderScorer`.
 
-A call of the scorer costs nearly the same for one order as for a dozen:
-most of it is DuckDB planning the one statement that cleans and
-featurises the lines. Single orders therefore queue for one scoring
-thread, which scores every order waiting in one call. Each order is
-scored as it would be alone in a batch file (a customer's features do not
-depend on the other customers of a call):
+Single orders queue for one scoring thread, which scores every order
+waiting in one call: most orders take well under a millisecond to
+featurise in NumPy, but an order that needs DuckDB (a product the model
+has not seen, say) costs some 20 ms of planning, nearly the same for one
+order as for a dozen. Each order is scored as it would be alone in a
+batch file (a customer's features do not depend on the other customers
+of a call):
 
 - its lines get a customer key of their own, so two orders never merge,
   whatever their customer identifiers;
