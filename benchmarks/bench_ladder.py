@@ -216,7 +216,7 @@ def rows_of(results):
             continue
         total = sum(r["seconds"].values())
         cells = [
-            f"{r['seconds'].get(s, 0):,.1f} s / {r['stage_peak'].get(s, 0):,.0f} MB"
+            f"{r['seconds'].get(s, 0):,.1f} s / {_megabytes(r['stage_peak'].get(s))}"
             for s in stages
         ]
         ratio = "-"
@@ -225,6 +225,13 @@ def rows_of(results):
         rows.append([f"{factor}x", f"{r['lines']:,}", f"{r['customers']:,}", *cells,
                      f"{total:,.1f}", ratio, f"{r['peak']:,.0f}"])
     return header, rows
+
+
+def _megabytes(peak):
+    """A stage's peak, or '-' when the process had ended before its line was
+    read (the last stages of a run can be read after it exits; their peak
+    then counts in the stage read before)."""
+    return f"{peak:,.0f} MB" if peak else "- MB"
 
 
 def print_table(results, markdown):

@@ -11,10 +11,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -663,17 +665,47 @@ def test_compiled_trees_predict_as_scikit_learn_bit_for_bit(model_dir, lines):
 
 def _featurised_both_ways(scorer, order_lines):
     """An order's features from the NumPy path (None when it does not
-    apply) and from the SQL statement."""
+    apply) and from SQL: the scorer's statement, or the whole pipeline
+    for an order with a cancellation to net."""
     from shopseg.predict._order_features import order_features
-    from shopseg.predict._score import _order_table
+    from shopseg.predict._score import _order_table, has_cancellation
 
     frame = pd.DataFrame(order_lines)
     frame["invoice_date"] = pd.to_datetime(frame["invoice_date"])
     order = _order_table({name: frame[name].tolist() for name in COLUMNS})
     assert order is not None
-    sql = scorer._features(order)
+    if has_cancellation(frame["invoice"]):
+        sql = _pipeline_features(scorer.saved, frame)
+    else:
+        sql = scorer._features(order)
     later = sql.pop("later_lines")
     return order_features(order, scorer._products), (sql, later)
+
+
+def _pipeline_features(saved, frame):
+    """The features ``shopseg predict`` computes for the lines of ``frame``,
+    with an order of another customer so that some line is kept."""
+    import duckdb
+
+    from shopseg.clean import clean_lines
+    from shopseg.predict import first_order_features
+    from shopseg.predict._score import _later_lines, _with_unknown_products
+    from shopseg.read import read_files
+
+    anchor = frame.iloc[[0]].assign(invoice="1", customer_id="anchor", quantity=1)
+    with tempfile.TemporaryDirectory() as scratch, duckdb.connect() as con:
+        path = Path(scratch) / "order.parquet"
+        pd.concat([anchor, frame], ignore_index=True).to_parquet(path)
+        read_files([path], con)
+        clean_lines(con)
+        products = _with_unknown_products(con, saved)
+        features = first_order_features(con, products, saved.categories)
+        features = features[features.customer_id != "anchor"]
+        later = _later_lines(con, features)
+    counts = dict(zip(later.customer_id, later.later_lines))
+    columns = {name: features[name].to_numpy() for name in features}
+    columns["later_lines"] = [counts.get(c, 0) for c in features.customer_id]
+    return columns
 
 
 def _assert_same_features(fast, sql):
@@ -714,6 +746,19 @@ def test_numpy_features_equal_the_sql_bit_for_bit(model_dir, lines):
         dict(first, quantity=3, invoice_date="2011-12-01T09:00:00"),  # later
     ]
     orders["two customers"] = orders["12004"] + orders["12005"][::-1]
+    # Cancellations, netted first in, first out: part of a purchase, more
+    # than was bought, a return of something bought before, and a whole
+    # first order cancelled (the next day's order is then the first).
+    order = orders["12006"]
+    cancel = dict(order[0], invoice="C900001", quantity=-1)
+    orders["part cancelled"] = order + [cancel]
+    orders["over cancelled"] = order + [dict(cancel, quantity=-500)]
+    orders["return"] = order + [dict(cancel, stock_code=order[-1]["stock_code"],
+                                     invoice_date="2009-12-01T09:00:00")]
+    orders["all cancelled"] = order + [
+        dict(line, invoice="C900002", quantity=-line["quantity"])
+        for line in order
+    ]
     try:
         for name, order_lines in orders.items():
             fast, sql = _featurised_both_ways(scorer, order_lines)

@@ -72,9 +72,8 @@ def order_features(order, products, non_merchandise=NON_MERCHANDISE_CODES):
     Parameters
     ----------
     order : pyarrow.Table
-        Order lines with the types of ``ORDER_SCHEMA``, none of them a
-        cancellation, every value present and every price finite (what
-        ``_order_table`` lets through).
+        Order lines with the types of ``ORDER_SCHEMA``, every value present
+        and every price finite (what ``_order_table`` lets through).
     products : ProductMap
     non_merchandise : sequence of str
         Glob patterns of stock codes that are not merchandise.
@@ -82,11 +81,12 @@ def order_features(order, products, non_merchandise=NON_MERCHANDISE_CODES):
     Returns
     -------
     (dict of numpy.ndarray, numpy.ndarray) or None
-        The columns of :func:`first_order_features` (one row per customer,
-        sorted by ``customer_id``) and each customer's lines after the first
-        purchase day. None when the order is not the common case: a text
-        with white space around it or outside ASCII, a customer without a
-        purchase kept, or a product the model has not seen.
+        The columns of :func:`first_order_features` (one row per customer
+        with a purchase, sorted by ``customer_id``) and each customer's
+        lines after the first purchase day. None when the order is not the
+        common case: a text with white space around it or outside ASCII, no
+        purchase at all, a cancellation of a positive quantity, or a
+        product the model has not seen.
     """
     text = {
         name: order.column(name).to_pylist()
@@ -100,30 +100,40 @@ def order_features(order, products, non_merchandise=NON_MERCHANDISE_CODES):
     customer = [_identifier(value) for value in text["customer_id"]]
     country = ["Unspecified" if not c else c for c in text["country"]]
 
+    # The cleaning rules: a line that meets none of rules 1 to 8 is a
+    # purchase, or a cancellation on a C-invoice.
     merchandise = _merchandise_test(non_merchandise)
-    # The cleaning rules a line without a cancellation can meet; the rest
-    # are purchases, kept whole.
-    kept = np.array([
-        invoice[:1] not in ("a", "A") and merchandise(code) and who is not None
-        for invoice, code, who in zip(text["invoice"], text["stock_code"], customer)
-    ], dtype=bool)
-    kept &= (quantity > 0) & (price > 0)
-    kept &= _first_copies(text["invoice"], text["stock_code"], quantity, price,
-                          when, customer)
-    rows = np.array([products.index.get(code, -1) for code in text["stock_code"]])
-    if not kept.any() or (rows[kept] < 0).any():
-        return None  # nothing to score, or a product to categorise in SQL
+    first_letter = [invoice[:1].upper() for invoice in text["invoice"]]
+    on_c_invoice = np.array([letter == "C" for letter in first_letter])
+    ruled_out = ~_first_copies(text["invoice"], text["stock_code"], quantity, price,
+                               when, customer)
+    ruled_out |= np.array([letter == "A" for letter in first_letter])
+    ruled_out |= (quantity < 0) & ~on_c_invoice
+    ruled_out |= ~np.array([merchandise(code) for code in text["stock_code"]])
+    ruled_out |= (price <= 0) | (quantity == 0)
+    ruled_out |= np.array([who is None for who in customer])
+    purchase = ~ruled_out & ~on_c_invoice
+    cancellation = ~ruled_out & on_c_invoice
 
-    customers = sorted({customer[i] for i in np.flatnonzero(kept)})
+    rows = np.array([products.index.get(code, -1) for code in text["stock_code"]])
+    if not purchase.any() or (rows[purchase] < 0).any():
+        return None  # nothing to score, or a product to categorise in SQL
+    if (quantity[cancellation] > 0).any():
+        return None
+    reversed_ = _reversed_units(purchase, cancellation, quantity, when, customer,
+                                text["stock_code"])
+    kept = purchase & (reversed_ < quantity)
+
     columns, later = [], []
-    for who in customers:
+    for who in sorted({customer[i] for i in np.flatnonzero(purchase)}):
         mine = np.array([c == who for c in customer], dtype=bool)
         features = _customer_features(
-            who, kept & mine, quantity, price, when, text, country, rows, products
+            who, mine, purchase, kept, cancellation, quantity, price, when, text,
+            country, rows, products,
         )
         columns.append(features)
-        first_day = features["first_day"]
-        later.append(int((mine & (when >= first_day + np.timedelta64(1, "D"))).sum()))
+        next_day = features["first_day"] + np.timedelta64(1, "D")
+        later.append(int((mine & (when >= next_day)).sum()))
     arrays = {}
     for name in columns[0]:
         values = [c[name] for c in columns]
@@ -132,12 +142,49 @@ def order_features(order, products, non_merchandise=NON_MERCHANDISE_CODES):
     return arrays, np.array(later, dtype=np.int64)
 
 
-def _customer_features(who, first, quantity, price, when, text, country, rows,
-                       products):
-    """The features of one customer, from their kept lines ``first``."""
+def _reversed_units(purchase, cancellation, quantity, when, customer, codes):
+    """Units of each purchase reversed by cancellations, netted first in,
+    first out within a customer's product, as the cleaning rules net them.
+
+    With P and C the running totals of units bought and cancelled in time
+    order (a purchase before a cancellation of the same time), the units
+    cancelled but unmatched so far are the largest C - P at a cancellation
+    (at least 0); the units matched in all go to purchases in order.
+    """
+    reversed_ = np.zeros(len(quantity), dtype=np.int64)
+    pairs = {(customer[i], codes[i]) for i in np.flatnonzero(cancellation)}
+    for pair in pairs:
+        events = [
+            i for i in np.flatnonzero(purchase | cancellation)
+            if (customer[i], codes[i]) == pair
+        ]
+        events.sort(key=lambda i: (when[i], bool(cancellation[i]), i))
+        bought = cancelled = unmatched = matched = 0
+        for i in events:
+            if cancellation[i]:
+                cancelled += -int(quantity[i])
+                unmatched = max(unmatched, cancelled - bought)
+            else:
+                bought += int(quantity[i])
+            matched = max(matched, cancelled - unmatched)
+        bought = 0
+        for i in events:
+            if purchase[i]:
+                units = int(quantity[i])
+                bought += units
+                reversed_[i] = min(units, max(0, matched - (bought - units)))
+    return reversed_
+
+
+def _customer_features(who, mine, purchase, kept, cancellation, quantity, price,
+                       when, text, country, rows, products):
+    """The features of one customer (lines ``mine``) from their purchases on
+    the first day with a purchase kept (any purchase, when none was kept)."""
     days = when.astype("datetime64[D]")
-    first_day = days[first].min()
-    day = first & (days == first_day)
+    starts = kept & mine if (kept & mine).any() else purchase & mine
+    first_day = days[starts].min()
+    on_first_day = mine & (days == first_day)
+    day = purchase & on_first_day
     q, p, at = quantity[day], price[day], when[day]
     product = rows[day]
     value = q.astype(float) * p
@@ -145,6 +192,10 @@ def _customer_features(who, first, quantity, price, when, text, country, rows,
     reference = np.where(np.isnan(reference), p, reference)
     loyalty = products.buyer_loyalty[product]
     category = products.category[product]
+    cancelled = cancellation & on_first_day
+    cancelled_value = _exact_sum(
+        -quantity[cancelled].astype(float) * price[cancelled]
+    )
     lines = len(q)
     units = int(q.sum())
     order_value = _exact_sum(value)
@@ -196,9 +247,9 @@ def _customer_features(who, first, quantity, price, when, text, country, rows,
         "day_of_month": calendar.day,
         "day_span_hours": int((last_at - first_at) // np.timedelta64(1, "s"))
         / 3600.0,
-        "cancelled_lines": 0,
-        "cancelled_value": 0.0,
-        "cancelled_share": 0.0 / order_value,
+        "cancelled_lines": int(cancelled.sum()),
+        "cancelled_value": cancelled_value,
+        "cancelled_share": cancelled_value / order_value,
     })
     return features
 

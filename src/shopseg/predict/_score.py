@@ -7,16 +7,17 @@ cleaning (:func:`shopseg.clean.clean_lines`) and the features of
 model has not seen are categorised from their description by the saved
 product categorizer, or count as uncategorised without one.
 
-:class:`OrderScorer` scores orders without a cancellation line fast. In
-the common case (products the model knows, plain identifiers) the
-features come from NumPy (:mod:`shopseg.predict._order_features`), in well
-under a millisecond; otherwise from one statement on a DuckDB connection
-it keeps open: the lines are typed and put in their ledger buckets as
-:func:`shopseg.read.read_files` and :func:`shopseg.clean.clean_lines`
-would (no netting is needed without a cancellation), and the features
-come from the very query of :func:`first_order_features`. Either way it
-gives the numbers of :func:`score_orders`, bit for bit; the service
-scores single orders with it.
+:class:`OrderScorer` scores orders fast. In the common case (products
+the model knows, plain identifiers) the lines are cleaned and featurised in
+NumPy (:mod:`shopseg.predict._order_features`), in well under a
+millisecond. Otherwise, without a cancellation, the features come from one
+statement on a DuckDB connection it keeps open: the lines are typed and
+put in their ledger buckets as :func:`shopseg.read.read_files` and
+:func:`shopseg.clean.clean_lines` would (no netting is needed without a
+cancellation), and the features come from the very query of
+:func:`first_order_features`; with a cancellation, from
+:func:`score_orders`. Every way gives the numbers of :func:`score_orders`,
+bit for bit; the service scores single orders with it.
 
 Every path predicts with :class:`~shopseg.predict._compiled.CompiledModel`.
 """
@@ -265,10 +266,8 @@ def has_cancellation(invoices):
 
 def _order_table(columns):
     """The lines as an Arrow table for :class:`OrderScorer`, or None when
-    they need :func:`score_orders`: a possible cancellation (netting), or
-    a value missing or of the wrong type (reading reports it)."""
-    if has_cancellation(columns["invoice"]):
-        return None
+    they need :func:`score_orders`: a value missing or of the wrong type
+    (reading reports it)."""
     for name in ("invoice", "stock_code"):
         if any(v is None or not str(v).strip() for v in columns[name]):
             return None
@@ -335,11 +334,12 @@ class OrderScorer:
     """Score orders fast with one model, on DuckDB connections kept open.
 
     Orders of products the model knows, with plain identifiers, are
-    cleaned and featurised in NumPy (see :func:`order_features`). Other
-    orders go through one SQL statement, on an in-memory DuckDB connection
-    that each thread opens on its first such call, holding the model's
-    product table; a product the model has not seen costs a second
-    statement. The numbers are those of :func:`score_orders`, bit for bit.
+    cleaned (cancellations netted) and featurised in NumPy. Other orders
+    without a cancellation go through one SQL statement, on an in-memory
+    DuckDB connection that each thread opens on its first such call,
+    holding the model's product table; a product the model has not seen
+    costs a second statement. The rest go through :func:`score_orders`.
+    The numbers are those of :func:`score_orders`, bit for bit.
 
     Parameters
     ----------
@@ -395,15 +395,18 @@ class OrderScorer:
             self._local.con = None
             con.close()
 
-    def score(self, lines):
+    def score(self, lines, netted=None):
         """Forecast each customer of order lines.
 
         Parameters
         ----------
         lines : pandas.DataFrame or dict of lists
-            Order lines with the columns of :func:`score_orders`. Lines of
-            a cancellation (an invoice starting with 'C') go through
-            :func:`score_orders`, which nets them.
+            Order lines with the columns of :func:`score_orders`.
+        netted : callable, default=None
+            Scores, from the lines as a dict of lists, the orders that only
+            the whole pipeline can score: a cancellation (an invoice
+            starting with 'C') the NumPy path cannot net, or a value that
+            reading must report. :func:`score_orders` when None.
 
         Returns
         -------
@@ -419,12 +422,16 @@ class OrderScorer:
             check_columns(lines.keys())
             columns = lines
         order = _order_table(columns)
-        if order is None:
-            return score_orders(self.saved, pd.DataFrame(columns))
-        featured = order_features(order, self._products)
-        if featured is None:
+        featured = None if order is None else order_features(order, self._products)
+        if featured is None and order is not None and not has_cancellation(
+            columns["invoice"]
+        ):
             featured = self._features(order)
             featured = featured, featured.pop("later_lines")
+        if featured is None:
+            if netted is None:
+                return score_orders(self.saved, pd.DataFrame(columns))
+            return netted(columns)
         return _forecast_frame(self.saved, *featured)
 
     def _features(self, order):

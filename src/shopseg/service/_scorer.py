@@ -13,12 +13,13 @@ of a call):
 - two orders holding the same product unknown to the model go in different
   calls, as the description an unknown product is categorised by is the
   commonest among the lines of a call;
-- orders with a cancellation need netting: they go together through
-  :func:`shopseg.predict.score_orders`, with one more order, the anchor,
-  of a product the model knows, so that the call is never without a
-  purchase line: an order whose purchases were all cancelled on the same
-  day is then scored from them, as in a batch, instead of failing the
-  whole call.
+- orders with a cancellation need netting: they go in calls of their own,
+  netted in NumPy where it applies; those that only SQL can net go
+  together through :func:`shopseg.predict.score_orders`, with one more
+  order, the anchor, of a product the model knows, so that the call is
+  never without a purchase line: an order whose purchases were all
+  cancelled on the same day is then scored from them, as in a batch,
+  instead of failing the whole call.
 """
 
 import atexit
@@ -285,7 +286,7 @@ class Scorer:
         return batch, rest
 
     def _score_netted(self, columns):
-        """Score orders with a cancellation, which need netting."""
+        """Score orders with a cancellation that only SQL can net."""
         return score_orders(self.saved, _frame([self._anchor, columns]))
 
     def _score_jobs(self, jobs):
@@ -293,8 +294,9 @@ class Scorer:
         simple = [job for job in jobs if not job.cancellation]
         if netted:
             self._score_calls(
-                netted, lambda: self._score_netted(
-                    _merged([job.columns for job in netted])
+                netted, lambda: self.orders.score(
+                    _merged([job.columns for job in netted]),
+                    netted=self._score_netted,
                 ),
             )
         if simple:
