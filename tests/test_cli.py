@@ -206,3 +206,14 @@ def test_output_folder_that_is_a_file_exits_2(tmp_path, run_cli):
     assert status == 2
     assert_one_paragraph_error(out, err)
     assert "cannot be written" in err
+
+
+def test_a_failed_first_run_leaves_no_empty_folder(tmp_path, run_cli):
+    path = tmp_path / "header.csv"
+    path.write_text(f"{HEADER}\n")
+    status, out, err = run_cli(["run", path, "--out", tmp_path / "new" / "out"])
+    assert status == 2
+    assert_one_paragraph_error(out, err)
+    assert "header but no lines" in err
+    assert not (tmp_path / "new" / "out").exists()
+

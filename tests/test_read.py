@@ -403,11 +403,13 @@ def test_folder_is_not_a_file(con, tmp_path):
         ("undefined.csv", f"{HEADER}\n".encode() + b"1,2,\x81\n",
          "byte 0x81 is neither UTF-8 nor cp1252 text"),
         ("ragged.csv", f"{HEADER}\n1,2,3\n".encode(), r"line 2 has 3 fields"),
+        ("header.csv", f"{HEADER}\n".encode(),
+         r"header\.csv: the file has a header but no lines under it"),
         ("bad.xlsx", b"PK not a workbook", "cannot be read as an Excel workbook"),
         ("bad.parquet", b"not parquet", "cannot be read as PARQUET"),
     ],
     ids=["empty", "no-header", "random-bytes", "nul-bytes", "not-cp1252", "ragged",
-         "xlsx", "parquet"],
+         "header-only", "xlsx", "parquet"],
 )
 def test_unreadable_file_is_an_input_error(con, tmp_path, name, content, message):
     path = tmp_path / name

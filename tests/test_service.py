@@ -343,6 +343,30 @@ def test_invalid_lines_get_422_naming_the_field(client, lines, changes, field):
     assert not any(leak in response.text for leak in LEAKS)
 
 
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"invoice_date": "not a date"}, "'not a date' is not a local date and "
+         "time without UTC offset; write e.g. '2011-03-01T09:30:00'"),
+        ({"invoice_date": "2011-03-01T09:30:00+02:00"}, "without UTC offset"),
+        ({"invoice": "   "}, "'   ' is blank or holds control characters"),
+        ({"description": "MUG\x00"}, "holds control characters"),
+    ],
+    ids=["date-text", "utc-offset", "blank-invoice", "control-character"],
+)
+def test_a_value_out_of_pattern_is_said_in_words(client, lines, changes, message):
+    response = client.post("/v1/score", json={"lines": [_line(lines, **changes)]})
+    assert response.status_code == 422
+    assert message in response.json()["detail"]
+    assert "should match pattern" not in response.text
+
+
+def test_a_body_sent_without_json_content_type_is_named(client):
+    response = client.post("/v1/score", content=b"lines=1")
+    assert response.status_code == 422
+    assert "the body must be a JSON object" in response.json()["detail"]
+
+
 def test_not_a_number_price_gets_422(client, lines):
     line = _line(lines)
     body = json.dumps({"lines": [line]}).replace(
@@ -771,3 +795,25 @@ def test_numpy_features_equal_the_sql_bit_for_bit(model_dir, lines):
             assert fast is None, changes
     finally:
         scorer.close()
+
+
+def test_predict_takes_the_date_format_and_prints_warnings_plainly(
+    tmp_path, run_cli, model_dir, lines
+):
+    """A warning is one line on the terminal, and the option it advises
+    exists: ``--date-format`` on ``shopseg predict`` too."""
+    line = dict(_one_order(lines)[0], invoice_date="5/9/2011 10:00")
+    path = tmp_path / "orders.csv"
+    pd.DataFrame([line]).to_csv(path, index=False)
+    output = tmp_path / "predictions.csv"
+    status, out, err = run_cli(["predict", path, "--model", model_dir,
+                                "--output", output])
+    assert status == 0, err
+    assert "warning: orders.csv: every date" in err and "--date-format" in err
+    assert "AmbiguousDateWarning" not in err and ".py:" not in err
+    assert "2011-05-09" in output.read_text()
+    status, out, err = run_cli(["predict", path, "--model", model_dir,
+                                "--output", output, "--date-format", "day-first"])
+    assert status == 0, err
+    assert "warning" not in err
+    assert "2011-09-05" in output.read_text()

@@ -4,6 +4,7 @@ Every error a user can cause (:class:`~shopseg.exceptions.ShopsegError`) is
 printed as one paragraph with the fix, and the command exits with status 2.
 """
 
+import contextlib
 import json
 import sys
 import warnings
@@ -26,7 +27,8 @@ console = Console(stderr=False, highlight=False)
 errors = Console(stderr=True, highlight=False)
 
 
-def _input_options(command):
+def _read_options(command):
+    """The options of reading a file: column names and date format."""
     command = click.option(
         "--column",
         "columns",
@@ -42,6 +44,12 @@ def _input_options(command):
         show_default=True,
         help="How dates are written; auto infers one format per column.",
     )(command)
+    return command
+
+
+def _input_options(command):
+    """The options of reading and cleaning a file."""
+    command = _read_options(command)
     command = click.option(
         "--non-merchandise",
         metavar="CODES",
@@ -219,15 +227,24 @@ def _run_with_progress(files, out_dir, options, stages, command="run"):
             f"[green]done[/] {event.stage:<10} {event.seconds:6.1f} s  {event.summary}"
         )
 
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            ctx = pipeline.run(files, out_dir, options, on_event, stages, command)
-    finally:
-        status.stop()
-    for warning in caught:
-        errors.print(f"[yellow]warning:[/] {warning.message}")
-    return ctx
+    with _warnings_printed():
+        try:
+            return pipeline.run(files, out_dir, options, on_event, stages, command)
+        finally:
+            status.stop()
+
+
+@contextlib.contextmanager
+def _warnings_printed():
+    """Print the warnings raised inside, as one line each, even when what
+    raised them then failed (an ambiguous date can explain the error)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for warning in caught:
+                errors.print(f"[yellow]warning:[/] {escape(str(warning.message))}")
 
 
 def _print_inputs(inputs):
@@ -374,10 +391,15 @@ def _print_segments(out_dir):
     "--output", type=click.Path(path_type=Path), default=Path("predictions.csv"),
     show_default=True, help="CSV file written, one row per customer.",
 )
-def predict(files, model_dir, output):
+@_read_options
+def predict(files, model_dir, output, columns, date_format):
     """Forecast new customers' next year from their first orders in FILES."""
     saved = load_model(model_dir)
-    scored = score_files(saved, files)
+    with _warnings_printed():
+        scored = score_files(
+            saved, files, column_map=parse_column_map(columns),
+            date_format=date_format,
+        )
     scored.to_csv(output, index=False)
     horizon = saved.card["window"]["horizon_days"]
     level = saved.card.get("interval_level")

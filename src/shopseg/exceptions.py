@@ -54,4 +54,5 @@ class ConvergenceWarning(ShopsegWarning):
 
 
 class DegenerateDataWarning(ShopsegWarning):
-    """The data are too small or too uniform for the requested model; a smaller one was used."""
+    """The data are too small or too uniform for the requested model; a
+    smaller one was used."""

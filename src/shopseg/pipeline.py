@@ -29,7 +29,7 @@ from .exceptions import (
 from .features import customer_features
 from .predict import predict_stage
 from .products import ProductCategorizer
-from .read import read_files
+from .read import check_file, read_files
 from .report import load_metrics, write_report
 from .segments import CustomerSegmenter, profile_segments, rfm_scores
 
@@ -304,6 +304,9 @@ def run(
     clock = time.perf_counter()
     timings = []
     continues = stages[0][0] != "read"
+    if not continues:
+        for path in files:  # before a Spark session takes its seconds to start
+            check_file(path)
     with store.staged_outputs(out_dir, from_existing=continues) as staging:
         con = store.connect(staging / store.DATABASE)
         spark = None

@@ -66,7 +66,7 @@ def read_files(paths, con, column_map=None, date_format="auto"):
 def _load(path, con, column_map, first_id):
     """Yield a SourceInfo for each source of ``path`` once its lines are in
     ``lines_raw``."""
-    _readers._check_file(path)
+    _readers.check_file(path)
     common = dict(
         path=str(path), sha256=_readers.sha256_of(path), bytes=path.stat().st_size
     )

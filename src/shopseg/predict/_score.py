@@ -112,7 +112,7 @@ def score_orders(model, lines):
         return _score_paths(saved, [path])
 
 
-def score_files(model, paths):
+def score_files(model, paths, column_map=None, date_format="auto"):
     """Forecast each customer of first-order files, in batch.
 
     Parameters
@@ -123,6 +123,11 @@ def score_files(model, paths):
         Exports of order lines (CSV, Excel or Parquet) with the columns the
         model reads (see :func:`score_orders`); headers are recognised as
         in ``shopseg run``.
+    column_map : dict, default=None
+        Canonical column name to the file's header, as in
+        :func:`shopseg.read_files`.
+    date_format : {"auto", "day-first", "month-first", "iso", "excel-serial"}
+        How dates are written, as in :func:`shopseg.read_files`.
 
     Returns
     -------
@@ -133,13 +138,15 @@ def score_files(model, paths):
         ``segment_name``, ``horizon_days`` and ``later_lines`` (lines after
         the first purchase day, which were not used).
     """
-    return _score_paths(_as_saved(model), [Path(p) for p in paths])
+    return _score_paths(
+        _as_saved(model), [Path(p) for p in paths], column_map, date_format
+    )
 
 
-def _score_paths(saved, paths):
+def _score_paths(saved, paths, column_map=None, date_format="auto"):
     con = duckdb.connect()
     try:
-        infos = read_files(paths, con)
+        infos = read_files(paths, con, column_map=column_map, date_format=date_format)
         for info in infos:
             check_columns(info.columns, info.name)
         clean_lines(con)

@@ -119,7 +119,9 @@ def _create_tables(con):
     )
 
 
-def _check_file(path):
+def check_file(path):
+    """Raise :class:`InputFileError` unless ``path`` is a readable file."""
+    path = Path(path)
     if not path.exists():
         raise InputFileError(
             f"{path}: no such file; check the path (the current folder is "
@@ -134,7 +136,7 @@ def _check_file(path):
 def _load(path, con, column_map, scratch, first_id):
     """Yield a SourceInfo for each source of ``path`` once its lines are in
     ``lines_raw``."""
-    _check_file(path)
+    check_file(path)
     common = dict(path=str(path), sha256=sha256_of(path), bytes=path.stat().st_size)
     suffixes = "".join(path.suffixes).lower()
 
@@ -308,6 +310,11 @@ def _parse_into_lines(con, info, date_format):
     info.date_format = _parse.infer_date_format(
         con, relation, column, info.name, date_format
     )
+    if not info.lines and info.format != "excel":
+        raise InputFileError(
+            f"{info.name}: the file has a header but no lines under it; export "
+            "it again with its lines, or leave it out"
+        )
     decimal_comma = info.delimiter not in (None, ",")
     con.execute(
         f"""

@@ -130,15 +130,10 @@ def _missing_message(source, header, found, missing):
     parts = []
     for canonical in missing:
         expected = " or ".join(repr(a) for a in ALIASES[canonical][:2])
-        closest = difflib.get_close_matches(
-            normalize_header(ALIASES[canonical][0]),
-            [normalize_header(u) for u in unused],
-            n=1,
-            cutoff=0.0,
-        )
+        name = _closest(ALIASES[canonical][0], unused)
         hint = ""
-        if closest:
-            name = next(u for u in unused if normalize_header(u) == closest[0])
+        if name is not None:
+            unused.remove(name)  # each name is offered once
             hint = f" (closest found: {name!r})"
         parts.append(f"{canonical} (expected {expected}){hint}")
     example = missing[0]
@@ -147,6 +142,22 @@ def _missing_message(source, header, found, missing):
         f"are {_listing(header)}. If the file names it differently, map it with "
         f"--column {example}=HEADER."
     )
+
+
+def _closest(expected, names, cutoff=0.3):
+    """The name most like ``expected``, or None when none is alike enough
+    to be a hint (``difflib``'s ratio, taken both ways round)."""
+    target = normalize_header(expected)
+    best, best_ratio = None, cutoff
+    for name in names:
+        candidate = normalize_header(name)
+        ratio = max(
+            difflib.SequenceMatcher(None, target, candidate).ratio(),
+            difflib.SequenceMatcher(None, candidate, target).ratio(),
+        )
+        if ratio >= best_ratio:
+            best, best_ratio = name, ratio
+    return best
 
 
 def _listing(header):

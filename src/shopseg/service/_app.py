@@ -16,6 +16,9 @@ from ._auth import KEY_HEADER
 from ._guard import Guard
 from ._metrics import Metrics
 from ._schemas import (
+    IDENTIFIER,
+    TEXT,
+    TIMESTAMP,
     BatchForecast,
     Forecast,
     Health,
@@ -108,13 +111,36 @@ def _field(loc):
     return text.lstrip(".")
 
 
+#: What a value failing each pattern of the schema lacks, in words.
+_PATTERN_MESSAGES = {
+    TIMESTAMP: "is not a local date and time without UTC offset; write e.g. "
+    "'2011-03-01T09:30:00'",
+    IDENTIFIER: "is blank or holds control characters",
+    TEXT: "holds control characters",
+}
+
+
+def _message(error, field):
+    """One validation error in words a shop's developer can act on."""
+    kind = error.get("type")
+    if kind == "json_invalid":
+        return "the body is not valid JSON"
+    if field == "body" and kind in ("dict_type", "model_attributes_type"):
+        return "the body must be a JSON object, sent as application/json"
+    pattern = (error.get("ctx") or {}).get("pattern")
+    if kind == "string_pattern_mismatch" and pattern in _PATTERN_MESSAGES:
+        shown = repr(str(error.get("input"))[:40])
+        return f"{shown} {_PATTERN_MESSAGES[pattern]}"
+    return str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+
+
 def _validation_problem(exc):
     errors = []
     for error in exc.errors():
-        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
         field = _field(error.get("loc", ()))
+        message = _message(error, field)
         if error.get("type") == "json_invalid":
-            field, message = "body", "the body is not valid JSON"
+            field = "body"
         errors.append({"field": field, "message": message})
     summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
     more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""

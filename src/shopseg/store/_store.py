@@ -46,6 +46,7 @@ def staged_outputs(out_dir, from_existing=False):
             f"{out_dir}: holds no shopseg store ({DATABASE}); run "
             f"'shopseg run FILE ... --out {out_dir}' first"
         )
+    created = not out_dir.exists()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
@@ -64,6 +65,8 @@ def staged_outputs(out_dir, from_existing=False):
             os.replace(entry, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # a failed first run leaves no empty folder behind
 
 
 def connect(path, read_only=False):
