@@ -495,3 +495,17 @@ def test_report_command_needs_a_store(tmp_path, capsys):
         main(["report", "--out", str(tmp_path / "empty")])
     assert exit_info.value.code == 2
     assert "holds no shopseg store" in capsys.readouterr().err
+
+
+def test_calibration_takeaway_names_no_bin_of_a_few_customers():
+    """A bin of one customer is far off by chance; the takeaway names the
+    widest gap among bins of 20 customers or more."""
+    from shopseg.report._facts import _calibration_facts
+
+    rng = np.random.default_rng(0)
+    probability = np.concatenate([[0.45], rng.uniform(0.6, 0.8, 300)])
+    repeated = np.concatenate([[0], rng.random(300) < 0.5]).astype(int)
+    test = pd.DataFrame({"probability": probability, "repeated": repeated})
+    facts = _calibration_facts(None, set(), test, "not run")
+    assert "0.4-0.5" not in facts["takeaway"]
+    assert "bin of 20 customers or more" in facts["takeaway"]

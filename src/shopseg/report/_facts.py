@@ -105,6 +105,9 @@ MIN_SCAN = 2
 MIN_TEST_CUSTOMERS = 20
 MIN_CALIBRATION_BINS = 2
 
+#: Fewest customers of a calibration bin whose gap the takeaway names.
+MIN_BIN_CUSTOMERS = 20
+
 #: Words left out of the category word clouds.
 STOP_WORDS = frozenset({
     "a", "an", "and", "as", "assorted", "at", "by", "for", "from", "in",
@@ -1448,12 +1451,16 @@ def _calibration_facts(con, tables, test, not_run):
     weights = np.array([r.get("customers") or 1 for r in rows], dtype=float)
     gaps = np.array([abs(r["observed_rate"] - r["mean_predicted"]) for r in rows])
     error = float(np.average(gaps, weights=weights))
-    worst = rows[int(np.argmax(gaps))]
+    # The widest gap worth naming is in a bin of some size: a bin of two
+    # customers is far off by chance alone.
+    floor = int(min(MIN_BIN_CUSTOMERS, weights.max()))
+    worst = rows[int(np.argmax(np.where(weights >= floor, gaps, -1.0)))]
     takeaway = (
         f"Observed repeat rates lie on average {100 * error:.1f} points from "
-        f"the predicted probabilities (customer-weighted); the widest gap is "
-        f"in the {worst.get('bin', 'one')} bin, "
-        f"{share(worst['mean_predicted'])} predicted against "
+        f"the predicted probabilities (customer-weighted); the widest gap in a "
+        f"bin of {floor:,} customers or more is in the "
+        f"{worst.get('bin', 'one')} bin ({int(worst.get('customers') or 0):,} "
+        f"customers), {share(worst['mean_predicted'])} predicted against "
         f"{share(worst['observed_rate'])} observed"
     )
     return {"title": title, "rows": rows, "error": error,
