@@ -125,8 +125,12 @@ def order_features(order, products, non_merchandise=NON_MERCHANDISE_CODES):
     kept = purchase & (reversed_ < quantity)
 
     columns, later = [], []
+    lines_of = {}
+    for i, who in enumerate(customer):
+        lines_of.setdefault(who, []).append(i)
     for who in sorted({customer[i] for i in np.flatnonzero(purchase)}):
-        mine = np.array([c == who for c in customer], dtype=bool)
+        mine = np.zeros(len(customer), dtype=bool)
+        mine[lines_of[who]] = True
         features = _customer_features(
             who, mine, purchase, kept, cancellation, quantity, price, when, text,
             country, rows, products,
@@ -153,11 +157,12 @@ def _reversed_units(purchase, cancellation, quantity, when, customer, codes):
     """
     reversed_ = np.zeros(len(quantity), dtype=np.int64)
     pairs = {(customer[i], codes[i]) for i in np.flatnonzero(cancellation)}
-    for pair in pairs:
-        events = [
-            i for i in np.flatnonzero(purchase | cancellation)
-            if (customer[i], codes[i]) == pair
-        ]
+    events_of = {pair: [] for pair in pairs}
+    for i in np.flatnonzero(purchase | cancellation):
+        pair = (customer[i], codes[i])
+        if pair in events_of:  # only products with a cancellation are netted
+            events_of[pair].append(i)
+    for events in events_of.values():
         events.sort(key=lambda i: (when[i], bool(cancellation[i]), i))
         bought = cancelled = unmatched = matched = 0
         for i in events:
