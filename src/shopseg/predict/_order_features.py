@@ -5,9 +5,11 @@ cleans and featurises an order (:class:`shopseg.predict.OrderScorer`),
 however few its lines; the same arithmetic on the arrays of a few dozen
 lines takes well under a millisecond. The SQL stays the definition: the
 cleaning rules of :mod:`shopseg.clean` and :func:`first_order_features_sql`.
-This module covers the common case of a single order and says so when it
-does not apply (:func:`order_features` returns None), and a test checks on
-real first orders that it gives the numbers of the SQL bit for bit.
+This module covers the common case (products the model knows, plain
+identifiers) and says so when it does not apply (:func:`order_features`
+returns None); a test checks that it gives the numbers of the SQL bit for
+bit, on every customer of its data and on orders built to meet each
+cleaning rule and each kind of cancellation.
 
 The arithmetic follows DuckDB's to the last bit:
 
