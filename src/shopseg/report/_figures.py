@@ -28,6 +28,9 @@ FONT = (
 )
 
 #: plotly.js options of every figure: no logo, resizes with the page.
+#: Share of customers below which an RFM tile shows its name only.
+SMALL_TILE_SHARE = 0.05
+
 CONFIG = {
     "displaylogo": False,
     "responsive": True,
@@ -367,6 +370,10 @@ def rfm_figure(facts):
     def amount(value):
         return _short_money(value) if value >= 1000 else f"£{value:,.0f}"
 
+    full = (
+        "<b>%{label}</b><br>%{customdata[0]} customers (%{customdata[1]})"
+        "<br>%{customdata[2]} (%{customdata[3]} of revenue)"
+    )
     fig = go.Figure(go.Treemap(
         labels=[root] + [r["segment"] for r in rows],
         parents=[""] + [root] * len(rows),
@@ -385,10 +392,11 @@ def rfm_figure(facts):
              amount(r["revenue"]), f"{100 * r['revenue_share']:.1f}%"]
             for r in rows
         ],
-        texttemplate=(
-            "<b>%{label}</b><br>%{customdata[0]} customers (%{customdata[1]})"
-            "<br>%{customdata[2]} (%{customdata[3]} of revenue)"
-        ),
+        # A small tile has room for its name only; hovering gives the rest.
+        texttemplate=[full] + [
+            full if r["customer_share"] >= SMALL_TILE_SHARE else "<b>%{label}</b>"
+            for r in rows
+        ],
         hovertemplate=(
             "<b>%{label}</b><br>%{customdata[0]} customers (%{customdata[1]})"
             "<br>revenue %{customdata[2]} (%{customdata[3]})<extra></extra>"
@@ -398,7 +406,9 @@ def rfm_figure(facts):
         pathbar={"visible": False},
         sort=True,
     ))
-    return _layout(fig, 440, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    # Text that would be too small to read is not shown at all.
+    return _layout(fig, 440, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                   uniformtext={"minsize": 10, "mode": "hide"})
 
 
 def segment_share_figure(facts):
