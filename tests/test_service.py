@@ -702,8 +702,7 @@ def _featurised_both_ways(scorer, order_lines):
         sql = _pipeline_features(scorer.saved, frame)
     else:
         sql = scorer._features(order)
-    later = sql.pop("later_lines")
-    return order_features(order, scorer._products), (sql, later)
+    return order_features(order, scorer._products), sql
 
 
 def _pipeline_features(saved, frame):
@@ -728,8 +727,7 @@ def _pipeline_features(saved, frame):
         later = _later_lines(con, features)
     counts = dict(zip(later.customer_id, later.later_lines))
     columns = {name: features[name].to_numpy() for name in features}
-    columns["later_lines"] = [counts.get(c, 0) for c in features.customer_id]
-    return columns
+    return columns, [counts.get(c, 0) for c in features.customer_id]
 
 
 def _assert_same_features(fast, sql):

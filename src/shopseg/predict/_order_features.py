@@ -21,6 +21,7 @@ The arithmetic follows DuckDB's to the last bit:
 - a share of lines is a count divided by the lines.
 """
 
+import functools
 import re
 
 import numpy as np
@@ -104,7 +105,7 @@ def order_features(order, products, non_merchandise=NON_MERCHANDISE_CODES):
 
     # The cleaning rules: a line that meets none of rules 1 to 8 is a
     # purchase, or a cancellation on a C-invoice.
-    merchandise = _merchandise_test(non_merchandise)
+    merchandise = _merchandise_test(tuple(non_merchandise))
     first_letter = [invoice[:1].upper() for invoice in text["invoice"]]
     on_c_invoice = np.array([letter == "C" for letter in first_letter])
     ruled_out = ~_first_copies(text["invoice"], text["stock_code"], quantity, price,
@@ -275,6 +276,7 @@ def _identifier(value):
     return None if value.lower() in _MISSING_IDS else value
 
 
+@functools.lru_cache(maxsize=8)
 def _merchandise_test(patterns):
     """A function telling whether a stock code is merchandise, as the
     cleaning rules' ``upper(code) IN (...) OR code ILIKE ...`` does."""

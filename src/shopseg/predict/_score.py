@@ -362,8 +362,8 @@ class OrderScorer:
     def __init__(self, model):
         self.saved = _as_saved(model)
         compiled_model(self.saved)
-        self.known_ = frozenset(self.saved.products["stock_code"].astype(str))
         self._products = ProductMap(self.saved.products, self.saved.categories)
+        self.known_ = frozenset(self._products.index)
         self._local = threading.local()
         ledger = _ledger_sql("_order")
         categories = self.saved.categories
@@ -429,19 +429,19 @@ class OrderScorer:
             check_columns(lines.keys())
             columns = lines
         order = _order_table(columns)
-        featured = None if order is None else order_features(order, self._products)
-        if featured is None and order is not None and not has_cancellation(
-            columns["invoice"]
-        ):
-            featured = self._features(order)
-            featured = featured, featured.pop("later_lines")
-        if featured is None:
-            if netted is None:
-                return score_orders(self.saved, pd.DataFrame(columns))
-            return netted(columns)
-        return _forecast_frame(self.saved, *featured)
+        if order is not None:
+            featured = order_features(order, self._products)
+            if featured is None and not has_cancellation(columns["invoice"]):
+                featured = self._features(order)
+            if featured is not None:
+                return _forecast_frame(self.saved, *featured)
+        if netted is None:
+            return score_orders(self.saved, pd.DataFrame(columns))
+        return netted(columns)
 
     def _features(self, order):
+        """The features of an order without a cancellation, from one SQL
+        statement, and each customer's lines after the first purchase day."""
         con = self._connection()
         con.register("_order", order)
         try:
@@ -466,4 +466,5 @@ class OrderScorer:
             if products == "_all_products":
                 con.execute("DROP VIEW _all_products")
                 con.unregister("_unknown")
-        return {name: _unmasked(values) for name, values in features.items()}
+        features = {name: _unmasked(values) for name, values in features.items()}
+        return features, features.pop("later_lines")

@@ -27,10 +27,10 @@ FONT = (
     "sans-serif"
 )
 
-#: plotly.js options of every figure: no logo, resizes with the page.
 #: Share of customers below which an RFM tile shows its name only.
 SMALL_TILE_SHARE = 0.05
 
+#: plotly.js options of every figure: no logo, resizes with the page.
 CONFIG = {
     "displaylogo": False,
     "responsive": True,

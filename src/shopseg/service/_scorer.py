@@ -131,7 +131,6 @@ class Scorer:
         self.version = model_version(saved.card)
         self.created_at = saved.card.get("created_at")
         self.level = saved.card.get("interval_level")
-        self._known = frozenset()
         self._anchor = None
         self._queue = queue.SimpleQueue()
         self._waiting = 0
@@ -150,7 +149,6 @@ class Scorer:
             When the model cannot score an order.
         """
         try:
-            self._known = frozenset(self.saved.products["stock_code"].astype(str))
             self._anchor = self._anchor_columns()
             for score in (self.orders.score, self._score_netted):
                 result = score(_merged([self._anchor]))
@@ -212,7 +210,7 @@ class Scorer:
             key = f"q{self._next_key:012d}"
         unknown = frozenset(
             code for code in (line.stock_code.strip() for line in lines)
-            if code not in self._known
+            if code not in self.orders.known_
         )
         job = _Job(key, lines[0].customer_id, _columns(lines, key), unknown)
         self._queue.put(job)
