@@ -9,6 +9,7 @@ to the cent. Spark runs in local mode, on two cores.
 import datetime
 import os
 import shutil
+import subprocess
 import sys
 
 import duckdb
@@ -217,6 +218,29 @@ def test_bad_date_on_spark_is_one_paragraph(spark, tmp_path, run_cli):
     assert "Traceback" not in out + err
     assert err.startswith("error: ") and "\n\n" not in err.strip()
     assert "line 3: column 'InvoiceDate' has 'soon'" in " ".join(err.split())
+
+
+def test_spark_start_prints_no_jvm_notices():
+    """A driver shopseg starts logs errors only: none of Spark's start-up
+    notices (log profile, host name, native libraries) reach the terminal."""
+    pytest.importorskip("pyspark")
+    if not _java_found():
+        pytest.skip("Spark needs Java 17 or later; no java found")
+    script = (
+        "from shopseg.engine._session import start_spark\n"
+        "session, _ = start_spark('local[1]', {'spark.ui.enabled': 'false'})\n"
+        "session.stop()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    noise = [
+        line for line in done.stderr.splitlines()
+        if " WARN " in line or "log4j" in line or "log level" in line
+    ]
+    assert noise == []
 
 
 def test_spark_master_needs_the_spark_engine(tmp_path, run_cli):

@@ -29,6 +29,9 @@ SPARK_CONFIG = {**SQL_CONFIG, "spark.ui.showConsoleProgress": "false"}
 
 _INSTALL = "install it with pip install 'shopseg[spark]'"
 
+#: Spark's logging setup for a driver started here: errors only.
+LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
+
 
 def start_spark(master=None, config=None):
     """Return a Spark session, starting one if none is active.
@@ -74,7 +77,11 @@ def start_spark(master=None, config=None):
     builder = SparkSession.builder.appName("shopseg")
     if master:
         builder = builder.master(master)
-    for key, value in {**SPARK_CONFIG, **(config or {})}.items():
+    quiet = {
+        "spark.driver.extraJavaOptions":
+            f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
+    }
+    for key, value in {**SPARK_CONFIG, **quiet, **(config or {})}.items():
         builder = builder.config(key, value)
     where = master or "the default master"
     try:
