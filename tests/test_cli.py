@@ -217,3 +217,30 @@ def test_a_failed_first_run_leaves_no_empty_folder(tmp_path, run_cli):
     assert "header but no lines" in err
     assert not (tmp_path / "new" / "out").exists()
 
+
+
+def test_tables_piped_to_a_file_are_not_cut_short(finished_run):
+    out_dir, _ = finished_run
+    environ = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    result = subprocess.run(
+        [sys.executable, "-m", "shopseg", "ledger", "--out", str(out_dir)],
+        capture_output=True, text=True, timeout=120, env=environ,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "purchase_reversed" in result.stdout
+    assert "…" not in result.stdout
+
+
+def test_output_width_follows_the_terminal_or_columns():
+    from shopseg.cli import FILE_WIDTH, output_width
+
+    class Stream:
+        def __init__(self, tty):
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    assert output_width(Stream(tty=True), {}) is None
+    assert output_width(Stream(tty=False), {"COLUMNS": "100"}) is None
+    assert output_width(Stream(tty=False), {}) == FILE_WIDTH

@@ -6,6 +6,8 @@ printed as one paragraph with the fix, and the command exits with status 2.
 
 import contextlib
 import json
+import numbers
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -23,7 +25,20 @@ from .exceptions import ShopsegError
 from .predict import load_model, score_files
 from .read import locate_default_data, parse_column_map
 
-console = Console(stderr=False, highlight=False)
+#: Width of the output written into a file or a pipe, where no terminal
+#: sets one (Rich would take 80 columns and cut the wider tables short).
+FILE_WIDTH = 132
+
+
+def output_width(stream, environ=os.environ):
+    """Return the width to print at: None (the terminal's, or ``$COLUMNS``)
+    on a terminal or where ``$COLUMNS`` is set, else :data:`FILE_WIDTH`."""
+    if stream.isatty() or "COLUMNS" in environ:
+        return None
+    return FILE_WIDTH
+
+
+console = Console(stderr=False, highlight=False, width=output_width(sys.stdout))
 errors = Console(stderr=True, highlight=False)
 
 
@@ -325,14 +340,26 @@ def _print_clv(out_dir):
     _print_frame(table, "Lifetime value: forecasts against a 90-day holdout")
 
 
+def _number(value):
+    """Counts and values of 100 or more in whole numbers, smaller values to
+    three decimals, so the columns stay narrow enough to read."""
+    if isinstance(value, numbers.Integral) or abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:,.3f}"
+
+
 def _print_frame(frame, title):
     table = Table(title=title, title_justify="left")
     for column in frame.columns:
         numeric = frame[column].dtype.kind in "fiu"
-        table.add_column(str(column), justify="right" if numeric else "left")
+        table.add_column(
+            str(column).replace("_", " "),
+            justify="right" if numeric else "left",
+        )
     for row in frame.itertuples(index=False):
         table.add_row(*(
-            f"{value:,.3f}" if isinstance(value, float) else str(value)
+            _number(value) if isinstance(value, numbers.Real)
+            else str(value).replace("_", " ")
             for value in row
         ))
     console.print(table)
@@ -502,10 +529,10 @@ def _print_predictions(out_dir):
         "mae": ("MAE £", "{:,.0f}"),
         "r2": ("R²", "{:.3f}"),
         "spearman": ("Spearman", "{:.3f}"),
-        "revenue_ratio": ("pred/actual", "{:.2f}"),
+        "revenue_ratio": ("pred / actual", "{:.2f}"),
     }
     names = {
-        "first_order_model": f"ours: {prediction['spend_model']}",
+        "first_order_model": "ours: " + prediction["spend_model"].replace("_", " "),
         "linear_regression_log": "log-linear regr.",
         "constant_zero": "zero",
         "constant_mean": "mean",
