@@ -29,6 +29,7 @@ from shopseg.predict import (
     train_first_order_model,
 )
 from shopseg.predict._cohort import cohort_targets, product_table, time_split
+from shopseg.predict._compiled import CompiledModel
 from shopseg.predict._metrics import calibration_table, decile_table
 from shopseg.read import COLUMNS
 
@@ -369,6 +370,24 @@ def test_synthetic_split_and_metrics_are_sound(synthetic_report):
     assert probability.between(0, 1).all()
     assert (report.test_predictions.spend_upper >= 0).all()
     json.dumps(report.metrics)  # plain data
+
+
+def test_the_interval_holds_the_point_forecast(synthetic_report):
+    con, report = synthetic_report
+    features = first_order_features(con, report.products, report.categories)
+    orders = report.test_predictions[["customer_id"]].merge(
+        features, on="customer_id"
+    )
+    # An order far larger than any the quantile model learned from.
+    huge = orders.head(3).assign(
+        order_value=orders.order_value.head(3) * 1e6,
+        units=orders.units.head(3) * 1e6,
+    )
+    for frame in (orders, huge):
+        predicted = report.model.predict(frame)
+        assert (predicted.spend_upper >= predicted.predicted_spend).all()
+        compiled = CompiledModel(report.model).predict_frame(frame)
+        np.testing.assert_array_equal(compiled.spend_upper, predicted.spend_upper)
 
 
 def test_save_and_load_give_identical_forecasts(synthetic_report, tmp_path):

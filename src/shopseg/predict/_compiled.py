@@ -23,6 +23,8 @@ whatever path a model takes.
 import numpy as np
 import pandas as pd
 
+from ._models import interval_upper
+
 #: Rows of the check against scikit-learn when a model is compiled.
 N_CHECK_ROWS = 256
 
@@ -342,9 +344,9 @@ class CompiledModel:
             expected = np.exp(parts["log_spend"].predict(X)) * parts["smearing"]
             out["predicted_spend"] = probability * expected
         if self.quantile is not None:
-            upper = self.quantile.predict(matrix) + model.interval_margin_
+            log_upper = self.quantile.predict(matrix) + model.interval_margin_
             out["spend_lower"] = np.zeros(len(matrix))
-            out["spend_upper"] = np.expm1(np.clip(upper, 0, None))
+            out["spend_upper"] = interval_upper(log_upper, out["predicted_spend"])
         out["repeat_probability"] = repeat
         if self.segment is not None:
             out["segment"] = self.segment.predict(matrix)

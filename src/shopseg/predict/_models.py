@@ -283,6 +283,19 @@ class ConstantSpend:
         return np.full(len(X), self.value_)
 
 
+def interval_upper(log_upper, forecast):
+    """Return the upper end of the spend interval.
+
+    ``log_upper`` is the conformal quantile forecast of ``log1p`` spend. A
+    mean forecast can lie above it for an order unlike those the quantile
+    model learned from (a far larger order, say); the interval is then
+    raised to the point forecast, so it always holds it. Raising an upper
+    end only adds coverage.
+    """
+    upper = np.expm1(np.clip(log_upper, 0, None))
+    return np.maximum(upper, forecast)
+
+
 class FirstOrderModel:
     """Forecast spend, repeat purchase and segment from a first order.
 
@@ -522,9 +535,13 @@ default="auto"
             self.spend_model_, self.spend_parts_, matrix, X_reset
         )
         if hasattr(self, "quantile_model_"):
-            upper = self.quantile_model_.predict(matrix) + self.interval_margin_
+            log_upper = (
+                self.quantile_model_.predict(matrix) + self.interval_margin_
+            )
             out["spend_lower"] = 0.0
-            out["spend_upper"] = np.expm1(np.clip(upper, 0, None))
+            out["spend_upper"] = interval_upper(
+                log_upper, out["predicted_spend"].to_numpy()
+            )
         out["repeat_probability"] = self.repeat_model_.predict_proba(matrix)[:, 1]
         if hasattr(self, "segment_model_"):
             out["segment"] = self.segment_model_.predict(matrix)
