@@ -139,6 +139,37 @@ def test_ambiguous_dates_warn_and_read_month_first(con, write_csv):
     ]
 
 
+def test_dates_in_both_orders_are_refused_with_an_example_of_each(con, write_csv):
+    path = write_csv(
+        "mixed.csv",
+        f"""
+        {HEADER}
+        536365,85123A,HEART,6,13/12/2010 08:26,2.55,17850,UK
+        536366,22633,HAND WARMER,6,12/14/2010 10:05,1.85,17850,UK
+        """,
+    )
+    with pytest.raises(ParseError, match=(
+        r"mixes day-first dates \(line 2: '13/12/2010 08:26'\) with "
+        r"month-first dates \(line 3: '12/14/2010 10:05'\)"
+    )):
+        shopseg.read_files([path], con)
+
+
+def test_a_date_no_order_reads_is_reported_as_a_bad_value(con, write_csv):
+    """'13/45/2010' is no day-first date, nor a month-first one: not a sign
+    that the column mixes the two orders."""
+    path = write_csv(
+        "impossible.csv",
+        f"""
+        {HEADER}
+        536365,85123A,HEART,6,12/13/2010 08:26,2.55,17850,UK
+        536366,22633,HAND WARMER,6,13/45/2010 10:05,1.85,17850,UK
+        """,
+    )
+    with pytest.raises(ParseError, match=r"line 3: column 'InvoiceDate' has '13/45/2010"):
+        shopseg.read_files([path], con)
+
+
 @pytest.mark.parametrize(
     ("written", "date_format", "expected"),
     [

@@ -32,8 +32,11 @@ _TIMES = (" %H:%M:%S", " %H:%M", "")
 
 def _date_stats(con, relation):
     """Lines per date form (ISO, numeric, serial) in ``relation``'s
-    invoice_date, the largest first and second numbers of the numeric ones,
-    and the first example of each form.
+    invoice_date; the first numeric date only day-first reads (first number
+    above 12, second not) and the first only month-first reads, each with
+    its line number; and the first example of the ISO and serial forms.
+    A numeric date with both numbers above 12 is read by neither order: it
+    is no evidence for one, and the parse check reports it as a bad value.
 
     The regular expressions run once per distinct value, not once per line:
     an export has far fewer distinct timestamps than lines.
@@ -57,10 +60,10 @@ def _date_stats(con, relation):
             coalesce(sum(n) FILTER (WHERE iso), 0),
             coalesce(sum(n) FILTER (WHERE numeric), 0),
             coalesce(sum(n) FILTER (WHERE serial), 0),
-            max({first}) FILTER (WHERE numeric),
-            max({second}) FILTER (WHERE numeric),
-            arg_min(d, line) FILTER (WHERE numeric AND {first} > 12),
-            arg_min(d, line) FILTER (WHERE numeric AND {second} > 12),
+            min(line) FILTER (WHERE numeric AND {first} > 12 AND {second} <= 12),
+            arg_min(d, line) FILTER (WHERE numeric AND {first} > 12 AND {second} <= 12),
+            min(line) FILTER (WHERE numeric AND {second} > 12 AND {first} <= 12),
+            arg_min(d, line) FILTER (WHERE numeric AND {second} > 12 AND {first} <= 12),
             arg_min(d, line) FILTER (WHERE iso),
             arg_min(d, line) FILTER (WHERE serial)
         FROM forms
@@ -89,7 +92,7 @@ def infer_date_format(con, relation, column, source, requested="auto"):
         return requested  # the parse check reports any value not in it
     stats = _date_stats(con, relation)
     counts = dict(zip(("iso", "numeric", "excel-serial"), stats[:3]))
-    first_max, second_max, day_ex, month_ex, iso_ex, serial_ex = stats[3:]
+    day_line, day_ex, month_line, month_ex, iso_ex, serial_ex = stats[3:]
     # The form most values have (ISO on a tie); the parse check reports the
     # values not in it, with their line numbers.
     found = max(counts, key=counts.get)
@@ -97,16 +100,16 @@ def infer_date_format(con, relation, column, source, requested="auto"):
         return "iso" if requested == "auto" else requested
     example = iso_ex if found == "iso" else serial_ex
     if found == "numeric":
-        if first_max > 12 and second_max > 12:
+        if day_ex is not None and month_ex is not None:
             raise ParseError(
-                f"{source}: column {column!r} has dates with a first number above "
-                f"12 (e.g. {day_ex!r}) and dates with a second number above 12 "
-                f"(e.g. {month_ex!r}), so neither day-first nor month-first reads "
-                "them all; export the dates in one format"
+                f"{source}: column {column!r} mixes day-first dates (line "
+                f"{day_line}: {day_ex!r}) with month-first dates (line "
+                f"{month_line}: {month_ex!r}), so no one order reads them all; "
+                "export the dates in one format"
             )
-        if first_max <= 12 and second_max <= 12:
+        if day_ex is None and month_ex is None:
             return _ambiguous(source, column, requested)
-        found = "day-first" if first_max > 12 else "month-first"
+        found = "day-first" if day_ex is not None else "month-first"
         example = day_ex if found == "day-first" else month_ex
     if requested not in ("auto", found):
         raise ParseError(
