@@ -4,8 +4,10 @@ import gzip
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import duckdb
 import pytest
@@ -244,3 +246,29 @@ def test_output_width_follows_the_terminal_or_columns():
     assert output_width(Stream(tty=True), {}) is None
     assert output_width(Stream(tty=False), {"COLUMNS": "100"}) is None
     assert output_width(Stream(tty=False), {}) == FILE_WIDTH
+
+
+def test_sigterm_leaves_the_previous_outputs_and_no_staging(shared_data, tmp_path):
+    """``kill`` stops a run as Ctrl-C does: nothing half-written remains."""
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "report.html").write_text("the previous report")
+    command = [sys.executable, "-m", "shopseg", "run",
+               str(shared_data / "online_retail.csv.gz"), "--out", str(out_dir)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(out_dir.glob(".staging-*")):
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "no staging folder appeared"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signal.SIGTERM
+    assert "Traceback" not in err
+    assert "terminated" in err
+    assert not any(out_dir.glob(".staging-*"))
+    assert (out_dir / "report.html").read_text() == "the previous report"

@@ -8,6 +8,7 @@ import contextlib
 import json
 import numbers
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -573,10 +574,25 @@ def _fail(message):
     sys.exit(2)
 
 
+class Terminated(Exception):
+    """The process was asked to stop (SIGTERM, as ``kill`` and service
+    managers send)."""
+
+
+def _terminate(signum, frame):
+    # Raised in the main thread, it unwinds the command like Ctrl-C does:
+    # the staging folder is removed and the previous outputs stay.
+    raise Terminated
+
+
 def main(argv=None):
     """Entry point of the ``shopseg`` console script."""
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(args=argv, prog_name="shopseg", standalone_mode=False)
+    except Terminated:
+        errors.print("terminated")
+        sys.exit(128 + signal.SIGTERM)
     except ShopsegError as exc:
         _fail(exc)
     except OSError as exc:
@@ -591,3 +607,5 @@ def main(argv=None):
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
