@@ -221,8 +221,9 @@ def _segments(ctx):
         }),
     )
     customers.to_parquet(ctx.staging / "customers.parquet", index=False)
-    customers.to_csv(ctx.staging / "customers.csv", index=False)
-    profiles.to_csv(ctx.staging / "segments.csv", index=False)
+    for frame, name in ((customers, "customers.csv"), (profiles, "segments.csv")):
+        frame.to_csv(ctx.staging / name, index=False,
+                     float_format=store.CSV_FLOAT_FORMAT)
     ctx.results["segmenter"] = segmenter
     return (
         f"{segmenter.n_clusters_} segments (silhouette {segmenter.silhouette_:.3f}, "

@@ -22,6 +22,7 @@ from shopseg.clv._holdout import (
 from shopseg.clv._validation import days_per_unit
 from shopseg.exceptions import ModelInputError, ShopsegError
 from shopseg.features import summary_data
+from shopseg.store import CSV_FLOAT_FORMAT
 
 __all__ = ["clv_stage", "holdout_table", "run_clv", "update_metrics"]
 
@@ -311,7 +312,8 @@ def _join_customers(con, out_dir: Path, columns: list[str]) -> None:
         if parquet.exists():
             customers.to_parquet(parquet, index=False)
         if csv.exists():
-            customers.to_csv(csv, index=False)
+            customers.to_csv(csv, index=False,
+                             float_format=CSV_FLOAT_FORMAT)
 
 
 def _summary_line(metrics: dict) -> str:

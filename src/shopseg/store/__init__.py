@@ -1,6 +1,7 @@
 """Stage 3: the DuckDB store that holds every table of a run."""
 
 from ._store import (
+    CSV_FLOAT_FORMAT,
     DATABASE,
     connect,
     database_path,
@@ -10,6 +11,7 @@ from ._store import (
 )
 
 __all__ = [
+    "CSV_FLOAT_FORMAT",
     "DATABASE",
     "connect",
     "database_path",
