@@ -294,3 +294,21 @@ def test_csv_files_give_money_to_the_penny(tmp_path):
     segments = pd.read_csv(tmp_path / "out" / "segments.csv", dtype=str)
     # A median of an even count can fall on a half-penny.
     assert segments.median_spend.str.fullmatch(r"\d+(\.\d{1,3})?").all()
+
+
+def test_a_warning_is_printed_under_the_stage_that_raised_it(tmp_path):
+    export = synthetic_export()
+    # Days of 12 or less: every date reads both ways, and reading warns.
+    export = re.sub(r"/(\d+)/2011", lambda m: f"/{int(m[1]) % 12 + 1}/2011", export)
+    path = tmp_path / "shop.csv"
+    path.write_text(export)
+    result = subprocess.run(
+        [sys.executable, "-m", "shopseg", "run", str(path), "--out",
+         str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    output = result.stdout
+    warning = output.index("warning:")
+    assert "can be read day-first or month-first" in output[warning:]
+    assert output.index("done read") < warning < output.index("done clean")

@@ -40,7 +40,7 @@ def output_width(stream, environ=os.environ):
 
 
 console = Console(stderr=False, highlight=False, width=output_width(sys.stdout))
-errors = Console(stderr=True, highlight=False)
+errors = Console(stderr=True, highlight=False, width=output_width(sys.stderr))
 
 
 def _read_options(command):
@@ -233,17 +233,20 @@ def _default_files(data_dir):
 def _run_with_progress(files, out_dir, options, stages, command="run"):
     status = console.status("")
 
-    def on_event(event):
-        if event.seconds is None:
-            status.update(f"[bold]{event.stage}[/] ...")
-            status.start()
-            return
-        status.stop()
-        console.print(
-            f"[green]done[/] {event.stage:<10} {event.seconds:6.1f} s  {event.summary}"
-        )
+    with _warnings_printed() as print_warnings:
 
-    with _warnings_printed():
+        def on_event(event):
+            if event.seconds is None:
+                status.update(f"[bold]{event.stage}[/] ...")
+                status.start()
+                return
+            status.stop()
+            console.print(
+                f"[green]done[/] {event.stage:<10} {event.seconds:6.1f} s  "
+                f"{event.summary}"
+            )
+            print_warnings()  # under the stage that raised them
+
         try:
             return pipeline.run(files, out_dir, options, on_event, stages, command)
         finally:
@@ -253,14 +256,23 @@ def _run_with_progress(files, out_dir, options, stages, command="run"):
 @contextlib.contextmanager
 def _warnings_printed():
     """Print the warnings raised inside, as one line each, even when what
-    raised them then failed (an ambiguous date can explain the error)."""
+    raised them then failed (an ambiguous date can explain the error).
+
+    Yields a function that prints those raised so far, for a caller that
+    shows them as they come.
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            yield
-        finally:
+
+        def print_warnings():
             for warning in caught:
                 errors.print(f"[yellow]warning:[/] {escape(str(warning.message))}")
+            caught.clear()
+
+        try:
+            yield print_warnings
+        finally:
+            print_warnings()
 
 
 def _print_inputs(inputs):
