@@ -133,6 +133,16 @@ def test_unknown_column_option_exits_2(tmp_path, run_cli):
     assert "not a shopseg column" in err
 
 
+def test_predict_into_a_missing_folder_exits_2(tmp_path, run_cli):
+    path = tmp_path / "orders.csv"
+    path.write_text(f"{HEADER}\n{LINE}\n")
+    output = tmp_path / "nowhere" / "predictions.csv"
+    status, out, err = run_cli(["predict", path, "--output", output])
+    assert status == 2
+    assert_one_paragraph_error(out, err)
+    assert "nowhere' does not exist; create it or choose another --output" in err
+
+
 def test_ledger_without_a_store_exits_2(tmp_path, run_cli):
     status, out, err = run_cli(["ledger", "--out", tmp_path / "none"])
     assert status == 2
@@ -249,8 +259,12 @@ def test_output_width_follows_the_terminal_or_columns():
     assert output_width(Stream(tty=False), {}) == FILE_WIDTH
 
 
-def test_sigterm_leaves_the_previous_outputs_and_no_staging(shared_data, tmp_path):
-    """``kill`` stops a run as Ctrl-C does: nothing half-written remains."""
+@pytest.mark.parametrize("delay", [0.0, 1.0], ids=["at-once", "in-a-query"])
+def test_sigterm_leaves_the_previous_outputs_and_no_staging(
+    shared_data, tmp_path, delay
+):
+    """``kill`` stops a run as Ctrl-C does: nothing half-written remains,
+    whether the signal comes in Python code or in a DuckDB query."""
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     (out_dir / "report.html").write_text("the previous report")
@@ -264,6 +278,7 @@ def test_sigterm_leaves_the_previous_outputs_and_no_staging(shared_data, tmp_pat
             assert process.poll() is None, process.stderr.read()
             assert time.monotonic() < deadline, "no staging folder appeared"
             time.sleep(0.05)
+        time.sleep(delay)
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=120)
     finally:

@@ -328,6 +328,16 @@ def test_unknown_columns_list_expected_names_and_closest(con, write_csv):
         shopseg.read_files([path], con)
 
 
+def test_unknown_columns_unlike_any_expected_get_no_hint(con, write_csv):
+    path = write_csv("foo.csv", "foo,bar,baz\n1,2,3\n")
+    with pytest.raises(SchemaError) as raised:
+        shopseg.read_files([path], con)
+    message = str(raised.value)
+    assert "no column found for invoice (expected 'InvoiceNo' or 'Invoice')" in message
+    assert "closest found" not in message
+    assert "The file's columns are 'foo', 'bar', 'baz'" in message
+
+
 def test_column_map_naming_a_missing_header(con, write_csv):
     path = write_csv("a.csv", f"{HEADER}\n{LINE}\n")
     with pytest.raises(SchemaError, match=r"customer_id=Client .*'CustomerID'"):
@@ -414,6 +424,12 @@ def test_parse_error_counts_the_lines_like_it(con, write_csv):
 # --- files that cannot be read ---------------------------------------------------
 
 
+def test_a_text_export_named_as_a_workbook_is_read_as_csv(con, write_csv):
+    path = write_csv("export.xlsx", f"{HEADER}\n{LINE}\n")
+    [info] = shopseg.read_files([path], con)
+    assert (info.format, info.lines) == ("csv", 1)
+
+
 def test_missing_file(con, tmp_path):
     with pytest.raises(InputFileError, match=r"nope\.csv: no such file"):
         shopseg.read_files([tmp_path / "nope.csv"], con)
@@ -427,7 +443,7 @@ def test_folder_is_not_a_file(con, tmp_path):
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("empty.csv", b"", "has no delimiter"),
+        ("empty.csv", b"", r"empty\.csv: the first line is blank, so the file is empty"),
         ("noheader.csv", b"just some words\n", "has no delimiter"),
         ("random.csv", bytes(range(256)) * 20, "not a text export"),
         ("nul.csv", b"a,b,c\n\x00\x00\x00\x01,\x02\n", "not a text export"),
@@ -436,7 +452,8 @@ def test_folder_is_not_a_file(con, tmp_path):
         ("ragged.csv", f"{HEADER}\n1,2,3\n".encode(), r"line 2 has 3 fields"),
         ("header.csv", f"{HEADER}\n".encode(),
          r"header\.csv: the file has a header but no lines under it"),
-        ("bad.xlsx", b"PK not a workbook", "cannot be read as an Excel workbook"),
+        ("bad.xlsx", b"PK\x03\x04 not a workbook",
+         "cannot be read as an Excel workbook"),
         ("bad.parquet", b"not parquet", "cannot be read as PARQUET"),
     ],
     ids=["empty", "no-header", "random-bytes", "nul-bytes", "not-cp1252", "ragged",

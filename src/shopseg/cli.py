@@ -22,7 +22,7 @@ from . import pipeline, store
 from ._version import __version__
 from .clean import NON_MERCHANDISE_CODES
 from .clv import holdout_table
-from .exceptions import ShopsegError
+from .exceptions import InputFileError, ShopsegError
 from .predict import load_model, score_files
 from .read import locate_default_data, parse_column_map
 
@@ -434,6 +434,11 @@ def _print_segments(out_dir):
 @_read_options
 def predict(files, model_dir, output, columns, date_format):
     """Forecast new customers' next year from their first orders in FILES."""
+    if not output.parent.is_dir():
+        raise InputFileError(
+            f"{output}: the folder {str(output.parent)!r} does not exist; "
+            "create it or choose another --output"
+        )
     saved = load_model(model_dir)
     with _warnings_printed():
         scored = score_files(
@@ -587,21 +592,34 @@ def _fail(message):
 
 
 class Terminated(Exception):
-    """The process was asked to stop (SIGTERM, as ``kill`` and service
-    managers send)."""
+    """The process was asked to stop: SIGTERM, as ``kill`` and service
+    managers send."""
 
 
-def _terminate(signum, frame):
-    # Raised in the main thread, it unwinds the command like Ctrl-C does:
-    # the staging folder is removed and the previous outputs stay.
-    raise Terminated
+class _Termination:
+    """A SIGTERM handler that raises :class:`Terminated` in the main thread,
+    so the command unwinds as on Ctrl-C (its staging folder is removed, the
+    previous outputs stay), and remembers that it did: a DuckDB query the
+    signal stops raises its own error instead."""
+
+    received = False
+
+    def __call__(self, signum, frame):
+        self.received = True
+        raise Terminated
 
 
 def main(argv=None):
     """Entry point of the ``shopseg`` console script."""
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    termination = _Termination()
+    previous = signal.signal(signal.SIGTERM, termination)
     try:
-        cli.main(args=argv, prog_name="shopseg", standalone_mode=False)
+        try:
+            cli.main(args=argv, prog_name="shopseg", standalone_mode=False)
+        except Exception:
+            if termination.received:
+                raise Terminated from None
+            raise
     except Terminated:
         errors.print("terminated")
         sys.exit(128 + signal.SIGTERM)

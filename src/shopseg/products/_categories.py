@@ -526,9 +526,9 @@ class ProductCategorizer(BaseEstimator):
         if len(kept) == len(ks):
             return ks
         if self.n_categories is not None:
-            asked = f"n_categories={self.n_categories}"
+            asked = f"{self.n_categories} categories"
         else:
-            asked = f"k_range={tuple(self.k_range)!r}"
+            asked = f"{self.k_range[0]} to {self.k_range[1]} categories"
         kept = kept or [cap]
         tried = f"k={kept[0]}" if len(kept) == 1 else f"k={kept[0]}..{kept[-1]}"
         warnings.warn(

@@ -111,6 +111,12 @@ def detect_delimiter(header_line, source):
     >>> detect_delimiter("InvoiceNo;StockCode;Quantity", "a.csv")
     ';'
     """
+    if not header_line.strip():
+        raise InputFileError(
+            f"{source}: the first line is blank, so the file is empty or does "
+            "not start with its header row; export the data again with a "
+            "header row naming the columns on the first line"
+        )
     counts = {d: header_line.count(d) for d in DELIMITERS}
     best = max(DELIMITERS, key=lambda d: counts[d])
     if counts[best] == 0:

@@ -31,6 +31,10 @@ from ._schema import COLUMNS, match_header
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
+#: First bytes of a workbook: a ZIP archive (.xlsx, .xlsm, .xlsb, .ods) or
+#: an OLE2 compound file (.xls).
+WORKBOOK_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
+
 
 @dataclasses.dataclass
 class SourceInfo:
@@ -124,8 +128,8 @@ def check_file(path):
     path = Path(path)
     if not path.exists():
         raise InputFileError(
-            f"{path}: no such file; check the path (the current folder is "
-            f"{Path.cwd().name!r})"
+            f"{path}: no such file; check the path (it is read from the "
+            f"folder {str(Path.cwd())!r})"
         )
     if not path.is_file() or not os.access(path, os.R_OK):
         raise InputFileError(
@@ -140,7 +144,9 @@ def _load(path, con, column_map, scratch, first_id):
     common = dict(path=str(path), sha256=sha256_of(path), bytes=path.stat().st_size)
     suffixes = "".join(path.suffixes).lower()
 
-    if suffixes.endswith(EXCEL_SUFFIXES):
+    # A workbook is told by its first bytes, as gzip is: a text export
+    # saved under a workbook's name is read as the CSV it is.
+    if suffixes.endswith(EXCEL_SUFFIXES) and _is_workbook(path):
         for offset, (sheet, frame) in enumerate(_excel_sheets(path).items()):
             info = SourceInfo(
                 first_id + offset, f"{path.name}[{sheet}]", format="excel", **common
@@ -156,6 +162,11 @@ def _load(path, con, column_map, scratch, first_id):
     else:
         _read_csv(con, path, info, column_map, scratch)
     yield info
+
+
+def _is_workbook(path):
+    with open(path, "rb") as file:
+        return file.read(4) in WORKBOOK_SIGNATURES
 
 
 def _insert_raw(con, source, header, info, column_map, first_line):
@@ -218,7 +229,7 @@ def _read_csv(con, path, info, column_map, scratch):
     """
     head = _detect.read_head(path)
     info.encoding = head.encoding
-    info.delimiter = _detect.detect_delimiter(head.header_line, path.name)
+    info.delimiter = _detect.detect_delimiter(head.header_line, path)
     header = _header_names(head.header_line, info.delimiter)
     if info.encoding != "cp1252":
         try:

@@ -130,7 +130,10 @@ def _missing_message(source, header, found, missing):
     parts = []
     for canonical in missing:
         expected = " or ".join(repr(a) for a in ALIASES[canonical][:2])
-        name = _closest(ALIASES[canonical][0], unused)
+        if len(missing) == len(unused) == 1:
+            name = unused[0]  # the one column left is the likeliest
+        else:
+            name = _closest(ALIASES[canonical][0], unused)
         hint = ""
         if name is not None:
             unused.remove(name)  # each name is offered once
@@ -144,7 +147,7 @@ def _missing_message(source, header, found, missing):
     )
 
 
-def _closest(expected, names, cutoff=0.3):
+def _closest(expected, names, cutoff=0.5):
     """The name most like ``expected``, or None when none is alike enough
     to be a hint (``difflib``'s ratio, taken both ways round)."""
     target = normalize_header(expected)
