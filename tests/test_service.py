@@ -7,6 +7,7 @@ one-off buyers.
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -155,10 +156,11 @@ def test_single_order_gets_a_full_forecast(client, lines):
 
 
 def test_health_and_documents(client):
-    assert client.get("/health/live").json() == {
-        "status": "alive", "model_version": None, "model_created_at": None,
-    }
-    assert client.get("/health/ready").json()["status"] == "ready"
+    ready = client.get("/health/ready").json()
+    assert ready["status"] == "ready"
+    assert ready["model_version"] and ready["model_created_at"]
+    # Liveness names the same model, not nulls beside a loaded one.
+    assert client.get("/health/live").json() == dict(ready, status="alive")
     schema = client.get("/openapi.json").json()
     assert {"/v1/score", "/v1/score/batch", "/health/live", "/health/ready",
             "/metrics"} <= set(schema["paths"])
@@ -167,11 +169,24 @@ def test_health_and_documents(client):
     assert "swagger" in client.get("/docs").text.lower()
 
 
+def test_the_documents_page_needs_no_cdn(app):
+    """Swagger UI comes from the service itself, without a key: the page
+    works on a machine that reaches no other host."""
+    with TestClient(app) as anonymous:
+        page = anonymous.get("/docs").text
+        assert "://" not in page
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+        assert any(asset.endswith(".js") for asset in assets)
+        for asset in assets:
+            assert anonymous.get(asset).status_code == 200, asset
+
+
 def test_readiness_fails_when_the_scorer_stopped(client, app, monkeypatch):
     monkeypatch.setattr(app.state.scorer, "_thread", None)
     response = client.get("/health/ready")
     assert response.status_code == 503
-    assert response.json()["status"] == "not ready"
+    assert response.json() == dict(client.get("/health/live").json(),
+                                   status="not ready")
 
 
 def test_a_full_queue_answers_503_with_retry_after(client, app, lines, monkeypatch):
@@ -419,6 +434,26 @@ def test_a_large_body_gets_413_declared_or_streamed(client):
     assert response.status_code == 413
 
 
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"lines": ' + b"[" * 3_000 + b"]" * 3_000 + b"}", "nested too deeply"),
+        (b'{"lines": [{"invoice": "\xff"}]}', "send JSON encoded in UTF-8"),
+    ],
+    ids=["nested-array", "nested-lines", "not-utf-8"],
+)
+def test_an_unreadable_body_is_said_why(client, content, message):
+    response = client.post("/v1/score", content=content,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert message in detail
+    if message != "send JSON encoded in UTF-8":  # valid UTF-8: not blamed
+        assert "UTF-8" not in detail
+    assert not any(leak in response.text for leak in LEAKS)
+
+
 def test_an_order_without_purchase_gets_422(client, lines):
     postage = _line(lines, stock_code="POST", description="POSTAGE")
     response = client.post("/v1/score", json={"lines": [postage]})
@@ -563,6 +598,24 @@ def test_serve_exits_2_with_one_paragraph(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error:") and "holds no first-order model" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-worker", "two-workers"])
+def test_serve_on_a_port_in_use_exits_2_before_announcing(model_dir, capsys,
+                                                          workers):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as stopped:
+            main(["serve", "--model", str(model_dir), "--port", str(port),
+                  "--workers", str(workers)])
+    assert stopped.value.code == 2
+    out, err = capsys.readouterr()
+    assert "Serving" not in out
+    assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    assert "--port" in err and "stop that process" in err
+    assert "Traceback" not in err and "Errno" not in err
 
 
 def _free_port():

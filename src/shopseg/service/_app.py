@@ -2,11 +2,12 @@
 
 import asyncio
 
-from fastapi import FastAPI, Request, Security
+from fastapi import Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
 from .._version import __version__
@@ -40,8 +41,17 @@ METRICS = "/metrics"
 DOCS = "/docs"
 OPENAPI = "/openapi.json"
 
+#: Where the documents page finds Swagger UI: served by the service itself,
+#: from the files of the fastapi-offline package, so that the page works
+#: without reaching a CDN.
+DOCS_ASSETS = DOCS + "/assets"
+DOCS_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png")
+
 #: Paths served without an API key.
-OPEN_PATHS = frozenset({LIVE, READY, DOCS, OPENAPI, DOCS + "/oauth2-redirect"})
+OPEN_PATHS = frozenset({
+    LIVE, READY, DOCS, OPENAPI, DOCS + "/oauth2-redirect",
+    *(f"{DOCS_ASSETS}/{name}" for name in DOCS_FILES),
+})
 
 INTERNAL_ERROR = (
     "internal error while handling the request; it was logged by the service"
@@ -92,7 +102,7 @@ def load_service_model(model_dir):
 
 def _errors(status, *extra):
     codes = {
-        400: "The body cannot be read (not UTF-8).",
+        400: "The body cannot be read (not UTF-8, or nested too deeply).",
         413: "Request body too large.",
         422: "Invalid request: the errors name each field.",
         500: "Internal error (no detail is given out).",
@@ -100,6 +110,24 @@ def _errors(status, *extra):
         **{code: text for code, text in extra},
     }
     return {code: {"model": Problem, "description": codes[code]} for code in status}
+
+
+def _unreadable_body(cause):
+    """Why FastAPI could not decode a JSON body, from the error it met.
+
+    FastAPI answers invalid JSON with a validation error (422) but any other
+    failure with a bare 400: among them bytes that are not UTF-8, and arrays
+    or objects nested so deep (some hundreds of levels) that the standard
+    library's parser gives up with RecursionError.
+    """
+    if isinstance(cause, RecursionError):
+        return (
+            "the body is JSON nested too deeply to be read: send an object "
+            "whose 'lines' list holds one object per order line"
+        )
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body cannot be read: send JSON encoded in UTF-8"
+    return "the body cannot be read as JSON: send JSON encoded in UTF-8"
 
 
 def _field(loc):
@@ -205,11 +233,12 @@ def create_app(
     metrics.model.labels(scorer.version).set(1)
     Order, OrderBatch = request_models(max_lines, max_batch_lines)
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="shopseg scoring service",
         version=__version__,
         description=DESCRIPTION,
         docs_url=DOCS,
+        static_url=DOCS_ASSETS,
         openapi_url=OPENAPI,
         redoc_url=None,
     )
@@ -242,7 +271,7 @@ def create_app(
     async def on_http(request: Request, exc: HTTPException):
         detail = str(exc.detail)
         if exc.status_code == 400:  # FastAPI could not decode the body
-            detail = "the body cannot be read: send JSON encoded in UTF-8"
+            detail = _unreadable_body(exc.__cause__)
         return _problem(exc.status_code, detail, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
@@ -277,10 +306,17 @@ def create_app(
             return _problem(422, public_message(exc))
         return {"model_version": scorer.version, "forecasts": forecasts}
 
+    def health(status):
+        return {
+            "status": status,
+            "model_version": scorer.version,
+            "model_created_at": scorer.created_at,
+        }
+
     @app.get(LIVE, response_model=Health, tags=["health"],
              summary="Liveness: the process answers")
     async def live():
-        return {"status": "alive"}
+        return health("alive")
 
     @app.get(
         READY, response_model=Health, tags=["health"],
@@ -289,12 +325,8 @@ def create_app(
     )
     async def ready():
         if not scorer.ready:
-            return JSONResponse({"status": "not ready"}, status_code=503)
-        return {
-            "status": "ready",
-            "model_version": scorer.version,
-            "model_created_at": scorer.created_at,
-        }
+            return JSONResponse(health("not ready"), status_code=503)
+        return health("ready")
 
     @app.get(
         METRICS, dependencies=protected, tags=["health"],

@@ -216,8 +216,12 @@ class Problem(BaseModel):
 
 
 class Health(BaseModel):
-    """Liveness or readiness."""
+    """Liveness or readiness, and the model the process has loaded."""
 
-    status: str
-    model_version: str | None = None
-    model_created_at: str | None = None
+    status: str = Field(description="'alive', 'ready' or 'not ready'.")
+    model_version: str = Field(
+        description="Short digest of the model card, as in every forecast."
+    )
+    model_created_at: str | None = Field(
+        description="When the model was trained; null if its card does not say."
+    )
