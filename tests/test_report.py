@@ -509,3 +509,53 @@ def test_calibration_takeaway_names_no_bin_of_a_few_customers():
     facts = _calibration_facts(None, set(), test, "not run")
     assert "0.4-0.5" not in facts["takeaway"]
     assert "bin of 20 customers or more" in facts["takeaway"]
+
+
+@pytest.mark.parametrize(
+    "countries, sentence",
+    [
+        ([("United Kingdom", 900.0, 40), ("France", 100.0, 5)],
+         "United Kingdom is first by both revenue (90%) and customers (40)"),
+        ([("United Kingdom", 900.0, 4), ("France", 100.0, 50)],
+         "United Kingdom is first by revenue (90%) and France by customers (50)"),
+    ],
+    ids=["same-leader", "two-leaders"],
+)
+def test_country_takeaway_names_a_leader_of_both_once(countries, sentence):
+    from shopseg.report._facts import _country_bar_facts
+
+    rows = [{"name": name, "revenue": revenue, "customers": customers}
+            for name, revenue, customers in countries]
+    facts = _country_bar_facts(rows)
+    assert facts["takeaway"].startswith(sentence)
+
+
+def test_segment_chart_and_table_name_the_same_order_value(full_facts):
+    """The chart's panels and the table's columns are medians over the
+    segment's customers; a customer's order value is their mean order."""
+    panels = full_facts["customers"]["features"]["panels"]
+    labels = {panel["feature"]: panel["label"] for panel in panels}
+    assert labels["mean_order_value"] == "Order value"
+
+    html = render_report(full_facts)
+    assert "Mean order value" not in html
+    assert "median order value (a customer's mean)" in html
+    assert "mean of their orders" in html
+
+
+def test_figures_have_no_toolbar_and_a_narrow_layout(full_facts):
+    """The toolbar covered legends and titles; a narrow chart stacks its
+    panels."""
+    from shopseg.report._figures import CONFIG, FIGURES, build_figures
+
+    assert CONFIG["displayModeBar"] is False
+    figures = build_figures(full_facts)
+    for html in figures.values():
+        assert '"displayModeBar": false' in html
+        assert "shopseg.fit(" in html
+
+    features = FIGURES[("customers", "features")](
+        full_facts["customers"]["features"])
+    narrow = features.layout.meta["narrow"]
+    assert narrow["xaxis.domain"] == narrow["xaxis3.domain"]  # one column
+    assert narrow["yaxis.domain"] != narrow["yaxis3.domain"]  # two rows

@@ -36,6 +36,8 @@ SECTIONS = ("data", "exploration", "products", "customers", "prediction", "clv",
             "run")
 #: A laptop screen.
 VIEWPORT = {"width": 1366, "height": 768}
+#: A phone.
+PHONE = {"width": 400, "height": 800}
 
 pytestmark = pytest.mark.slow
 
@@ -176,10 +178,21 @@ def report(shared_data, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(browser, report):
+    """The report on a laptop screen."""
+    yield from _open(browser, report, VIEWPORT)
+
+
+@pytest.fixture(scope="module")
+def phone_page(browser, report):
+    """The report on a phone."""
+    yield from _open(browser, report, PHONE)
+
+
+def _open(browser, report, viewport):
     """The report opened offline; every request leaving the file is refused
     and recorded, and so is every console error."""
     path, _, _ = report
-    context = browser.new_context(viewport=VIEWPORT)
+    context = browser.new_context(viewport=viewport)
     context.set_offline(True)
     page = context.new_page()
     page.problems = {"console": [], "requests": []}
@@ -271,3 +284,47 @@ def test_screenshots(page):
             path=str(ARTIFACTS / f"report-{section}.png")
         )
     assert len(list(ARTIFACTS.glob("*.png"))) == len(SECTIONS) + 1
+
+
+def test_page_fits_a_phone(phone_page):
+    """Nothing wider than the screen, every chart inside its card, and the
+    menu on one line."""
+    assert phone_page.problems["console"] == []
+    overflow = phone_page.evaluate(
+        "() => document.documentElement.scrollWidth - window.innerWidth"
+    )
+    assert overflow <= 0
+    too_wide = phone_page.evaluate(
+        """() => [...document.querySelectorAll('.plotly-graph-div')].filter(el => {
+            const card = el.closest('.card').getBoundingClientRect();
+            return el.getBoundingClientRect().right > card.right;
+        }).map(el => el.id)"""
+    )
+    assert too_wide == []
+    assert phone_page.locator("nav.toc").bounding_box()["height"] < 60
+
+
+def test_phone_stacks_the_segment_panels(phone_page):
+    """The four panel titles of the segment features do not run into each
+    other: two columns, two rows."""
+    boxes = phone_page.evaluate(
+        """() => [...document.querySelectorAll(
+                '#fig-customers-features .annotation-text')]
+            .slice(0, 4).map(t => t.getBoundingClientRect().toJSON())"""
+    )
+    assert len(boxes) == 4
+    for first, box in enumerate(boxes):
+        for other in boxes[first + 1:]:
+            apart = (box["right"] <= other["left"] or other["right"] <= box["left"]
+                     or box["bottom"] <= other["top"]
+                     or other["bottom"] <= box["top"])
+            assert apart, (box, other)
+    tops = sorted({round(box["top"]) for box in boxes})
+    assert len(tops) == 2
+
+
+@pytest.mark.parametrize("which", ["laptop", "phone"])
+def test_no_chart_shows_a_toolbar(which, page, phone_page):
+    """The toolbar sat on legends and titles."""
+    shown = (page if which == "laptop" else phone_page).locator(".modebar")
+    assert shown.count() == 0

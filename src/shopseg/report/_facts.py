@@ -533,10 +533,19 @@ def _country_bar_facts(countries, top=15):
     total = sum(r["revenue"] for r in countries)
     customers = sorted(countries, key=lambda r: -r["customers"])
     per_customer = [r for r in countries if r["customers"] >= 3]
-    takeaway = (
-        f"{shown[0]['name']} is first by revenue ({share(shown[0]['revenue'] / total)})"
-        f" and {customers[0]['name']} by customers ({customers[0]['customers']:,})"
-    )
+    revenue_leader, customer_leader = shown[0], customers[0]
+    revenue_part = f"revenue ({share(revenue_leader['revenue'] / total)})"
+    customer_part = f"customers ({customer_leader['customers']:,})"
+    if revenue_leader["name"] == customer_leader["name"]:
+        takeaway = (
+            f"{revenue_leader['name']} is first by both {revenue_part} and "
+            f"{customer_part}"
+        )
+    else:
+        takeaway = (
+            f"{revenue_leader['name']} is first by {revenue_part} and "
+            f"{customer_leader['name']} by {customer_part}"
+        )
     if per_customer:
         best = max(per_customer, key=lambda r: r["revenue"] / r["customers"])
         takeaway += (
@@ -948,12 +957,14 @@ def profile_facts(con):
     return {"title": title, "rows": rows, "takeaway": takeaway + "."}
 
 
-#: Features compared across behavioural segments: column, label, unit.
+#: Features compared across behavioural segments: column, label, unit. The
+#: labels name the same statistics as the segment table's "median ..."
+#: columns: a customer's order value is the mean of their orders.
 SEGMENT_FEATURES = (
     ("recency_days", "Days since last order", "days"),
     ("orders", "Orders", "orders"),
     ("spend", "Spend", "£"),
-    ("mean_order_value", "Mean order value", "£"),
+    ("mean_order_value", "Order value", "£"),
 )
 
 
@@ -1015,6 +1026,9 @@ def segment_feature_facts(con):
         "segments": segments,
         "panels": panels,
         "takeaway": takeaway + ".",
+        "caveat": "Each bar is the median over the segment's customers, as in "
+        "the table above; a customer's order value is the mean of their "
+        "orders.",
     }
 
 

@@ -12,7 +12,7 @@ from plotly.offline import get_plotlyjs
 
 from .._version import __version__
 from ._facts import gather_facts, money, share
-from ._figures import PALETTE, build_figures, figure_id, uses_map
+from ._figures import NARROW_WIDTH, PALETTE, build_figures, figure_id, uses_map
 from ._world import TOPOJSON_NAME, world_topology_text
 
 TEMPLATE = "report.html.j2"
@@ -35,7 +35,8 @@ def _environment():
         cloud_order=_cloud_order,
         metric=_metric,
     )
-    environment.globals.update(palette=PALETTE, figure_id=figure_id)
+    environment.globals.update(palette=PALETTE, figure_id=figure_id,
+                               narrow_width=NARROW_WIDTH)
     return environment
 
 
