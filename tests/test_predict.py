@@ -16,6 +16,7 @@ from shopseg.clean import clean_lines
 from shopseg.exceptions import DegenerateDataWarning, ModelInputError, SchemaError
 from shopseg.predict import (
     FirstOrderModel,
+    OrderScorer,
     cohort_window,
     decile_calibration_error,
     feature_columns,
@@ -431,11 +432,41 @@ def test_scoring_refuses_missing_columns(synthetic_report, tmp_path):
         score_orders(tmp_path, lines)
     path = tmp_path / "orders.csv"
     path.write_text(
-        "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID\n"
-        "5001,P10,JUMBO BAG P10,12,2011-01-05 10:00,1.0,n1\n"
+        "Invoice,StockCode,Quantity,InvoiceDate,Customer ID\n"
+        "5001,P10,12,2011-01-05 10:00,n1\n"
     )
-    with pytest.raises(SchemaError, match="orders.csv: .*missing: country"):
+    with pytest.raises(SchemaError, match="orders.csv: no column found for price"):
         score_files(tmp_path, [path])
+
+
+def test_description_and_country_may_be_left_out(synthetic_report, tmp_path):
+    """As in ``shopseg run`` and the service: without them a product counts
+    as its saved category and the country as 'Unspecified'."""
+    _, report = synthetic_report
+    save_model(report, tmp_path)
+    saved = load_model(tmp_path)
+    lines = pd.DataFrame({
+        "invoice": ["5001", "5001", "5002"],
+        "stock_code": ["P10", "P11", "P12"],
+        "description": [None, None, None],
+        "quantity": [12, 24, 1],
+        "invoice_date": pd.to_datetime(["2011-01-05 10:00"] * 2 + ["2011-01-06 11:00"]),
+        "price": [1.0, 2.0, 3.0],
+        "customer_id": ["n1", "n1", "n2"],
+        "country": [None, None, None],
+    })
+    expected = score_orders(saved, lines)
+    bare = lines.drop(columns=["description", "country"])
+    pd.testing.assert_frame_equal(score_orders(saved, bare), expected)
+    path = tmp_path / "orders.csv"
+    bare.to_csv(path, index=False)
+    from_file = score_files(saved, [path])
+    np.testing.assert_array_equal(from_file.predicted_spend, expected.predicted_spend)
+    scorer = OrderScorer(saved)
+    np.testing.assert_array_equal(
+        scorer.score(bare[bare.customer_id == "n1"]).predicted_spend,
+        expected.predicted_spend.iloc[:1],
+    )
 
 
 def test_a_changed_model_file_is_refused(synthetic_report, tmp_path):

@@ -34,7 +34,7 @@ import pyarrow as pa
 from ..clean import NON_MERCHANDISE_CODES, clean_lines
 from ..clean._rules import _KEY, _rule_expression
 from ..exceptions import SchemaError
-from ..read import COLUMNS, read_files
+from ..read import COLUMNS, OPTIONAL, read_files
 from ..read._parse import identifier_expression
 from ._features import (
     PRODUCT_MAP_COLUMNS,
@@ -51,7 +51,11 @@ def _as_saved(model):
 
 
 def check_columns(columns, source="the order lines"):
-    """Raise :class:`SchemaError` unless every column the model reads is there.
+    """Raise :class:`SchemaError` unless every column the model needs is there.
+
+    ``description`` and ``country`` may be left out, as in ``shopseg run``
+    and the service: a missing description leaves a product the model has
+    not seen uncategorised, a missing country reads as 'Unspecified'.
 
     Parameters
     ----------
@@ -65,20 +69,32 @@ def check_columns(columns, source="the order lines"):
     >>> check_columns(["invoice", "stock_code"], "orders.csv")
     Traceback (most recent call last):
     ...
-    shopseg.exceptions.SchemaError: orders.csv: the model reads the columns \
-invoice, stock_code, description, quantity, invoice_date, price, customer_id, \
-country; missing: description, quantity, invoice_date, price, customer_id, \
-country. Rename or add them (unexpected columns: none)
+    shopseg.exceptions.SchemaError: orders.csv: the model needs the columns \
+invoice, stock_code, quantity, invoice_date, price, customer_id (and reads \
+description, country if given); missing: quantity, invoice_date, price, \
+customer_id. Rename or add them (unexpected columns: none)
     """
     columns = [str(c) for c in columns]
-    missing = [c for c in COLUMNS if c not in columns]
+    required = [c for c in COLUMNS if c not in OPTIONAL]
+    missing = [c for c in required if c not in columns]
     if missing:
+        optional = [c for c in COLUMNS if c in OPTIONAL]
         unexpected = [c for c in columns if c not in COLUMNS]
         raise SchemaError(
-            f"{source}: the model reads the columns {', '.join(COLUMNS)}; "
-            f"missing: {', '.join(missing)}. Rename or add them (unexpected "
-            f"columns: {', '.join(unexpected) or 'none'})"
+            f"{source}: the model needs the columns {', '.join(required)} (and "
+            f"reads {', '.join(optional)} if given); missing: "
+            f"{', '.join(missing)}. Rename or add them (unexpected columns: "
+            f"{', '.join(unexpected) or 'none'})"
         )
+
+
+def _all_columns(lines):
+    """The columns of :data:`COLUMNS` of ``lines``, the optional ones added
+    as blanks where missing, as reading a file without them gives."""
+    return {
+        name: lines[name] if name in lines else [None] * len(lines["invoice"])
+        for name in COLUMNS
+    }
 
 
 def score_orders(model, lines):
@@ -108,7 +124,7 @@ def score_orders(model, lines):
     check_columns(lines.columns)
     with tempfile.TemporaryDirectory(prefix="shopseg-score-") as scratch:
         path = Path(scratch) / "first_orders.parquet"
-        lines[list(COLUMNS)].to_parquet(path, index=False)
+        pd.DataFrame(_all_columns(lines)).to_parquet(path, index=False)
         return _score_paths(saved, [path])
 
 
@@ -424,10 +440,12 @@ class OrderScorer:
         """
         if isinstance(lines, pd.DataFrame):
             check_columns(lines.columns)
-            columns = {name: lines[name].tolist() for name in COLUMNS}
+            columns = {
+                name: list(values) for name, values in _all_columns(lines).items()
+            }
         else:
             check_columns(lines.keys())
-            columns = lines
+            columns = _all_columns(lines)
         order = _order_table(columns)
         if order is not None:
             featured = order_features(order, self._products)
