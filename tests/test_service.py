@@ -48,7 +48,7 @@ KINDS = ("JUMBO BAG", "SCENTED CANDLE", "TEA MUG", "GREETING CARD", "WALL CLOCK"
          "CAKE TIN")
 COLOURS = ("RED", "BLUE", "PINK", "GREEN", "IVORY", "BLACK", "GOLD")
 NUMBERS = ("predicted_spend", "spend_lower", "spend_upper", "repeat_probability")
-EXACT = ("customer_id", "first_purchase_day", "segment", "later_lines",
+EXACT = ("customer_id", "first_purchase_day", "next_year_segment", "later_lines",
          "horizon_days")
 LEAKS = ("Traceback", "site-packages", "/tmp", "shopseg/", ".py", "File \"")
 
@@ -149,7 +149,7 @@ def test_single_order_gets_a_full_forecast(client, lines):
     assert 0 <= forecast["repeat_probability"] <= 1
     assert forecast["spend_lower"] == 0 <= forecast["spend_upper"]
     assert forecast["interval_level"] == pytest.approx(0.9)
-    assert forecast["segment_name"]
+    assert forecast["next_year_segment_name"]
     assert forecast["horizon_days"] > 0
     ready = client.get("/health/ready").json()
     assert forecast["model_version"] == ready["model_version"]
@@ -321,7 +321,7 @@ def test_orders_sharing_an_unknown_product_are_scored_apart(client, lines,
         got = responses[order[0]["customer_id"]]
         for column in NUMBERS:
             assert got[column] == alone[column], column
-        assert got["segment"] == alone["segment"]
+        assert got["next_year_segment"] == alone["next_year_segment"]
 
 
 # ------------------------------------------------------------- bad input

@@ -466,7 +466,7 @@ def predict(files, model_dir, output, columns, date_format):
         table.add_row(
             str(row.customer_id), str(row.first_purchase_day),
             f"{row.predicted_spend:,.0f}", f"{row.spend_upper:,.0f}",
-            f"{row.repeat_probability:.2f}", row.segment_name,
+            f"{row.repeat_probability:.2f}", row.next_year_segment_name,
         )
     console.print(table)
     later = int((scored.later_lines > 0).sum())

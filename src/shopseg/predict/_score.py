@@ -150,9 +150,11 @@ def score_files(model, paths, column_map=None, date_format="auto"):
     pandas.DataFrame
         One row per customer with a purchase: ``customer_id``,
         ``first_purchase_day``, ``predicted_spend``, ``spend_lower``,
-        ``spend_upper``, ``repeat_probability``, ``segment``,
-        ``segment_name``, ``horizon_days`` and ``later_lines`` (lines after
-        the first purchase day, which were not used).
+        ``spend_upper``, ``repeat_probability``, ``next_year_segment`` and
+        ``next_year_segment_name`` (the likeliest segment of the customer's
+        first year, among those of the training customers' first years),
+        ``horizon_days`` and ``later_lines`` (lines after the first purchase
+        day, which were not used).
     """
     return _score_paths(
         _as_saved(model), [Path(p) for p in paths], column_map, date_format
@@ -248,6 +250,7 @@ def _forecasts(saved, features, later):
 def _forecast_frame(saved, features, later_lines):
     """One row per customer of ``features`` (a frame or a dict of arrays)."""
     predicted = compiled_model(saved).predict(features)
+    segment = predicted.pop("segment", None)
     names = saved.card.get("segments", {})
     days = pd.to_datetime(np.asarray(features["first_day"]))
     out = {
@@ -255,8 +258,11 @@ def _forecast_frame(saved, features, later_lines):
         "first_purchase_day": [day.date() for day in days],
         **predicted,
     }
-    if "segment" in out:
-        out["segment_name"] = [names.get(str(s), "") for s in out["segment"]]
+    if segment is not None:
+        # Named apart from the behavioural segments of all customers: the
+        # segmenter of the first year after a first purchase is another.
+        out["next_year_segment"] = segment
+        out["next_year_segment_name"] = [names.get(str(s), "") for s in segment]
     out["horizon_days"] = saved.card["window"]["horizon_days"]
     out["later_lines"] = np.asarray(later_lines, dtype=int)
     return pd.DataFrame(out)

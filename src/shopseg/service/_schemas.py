@@ -185,8 +185,12 @@ class Forecast(BaseModel):
     repeat_probability: float = Field(
         description="Probability of any purchase over the horizon."
     )
-    segment: int | None = Field(description="Most likely segment after it.")
-    segment_name: str | None
+    next_year_segment: int | None = Field(
+        description="Most likely segment of the customer's first year, among "
+        "those the model learned from its training customers' first years "
+        "(not the behavioural segments of all customers in customers.csv)."
+    )
+    next_year_segment_name: str | None
     horizon_days: int
     later_lines: int = Field(
         description="Lines after the first purchase day, which were not used."

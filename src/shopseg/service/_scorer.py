@@ -346,7 +346,7 @@ class Scorer:
             value = getattr(row, name, None)
             return None if value is None or pd.isna(value) else float(value)
 
-        segment = getattr(row, "segment", None)
+        segment = getattr(row, "next_year_segment", None)
         segment = None if segment is None or pd.isna(segment) else int(segment)
         day = row.first_purchase_day
         return {
@@ -361,8 +361,10 @@ class Scorer:
                 None if number("spend_upper") is None else self.level
             ),
             "repeat_probability": number("repeat_probability"),
-            "segment": segment,
-            "segment_name": getattr(row, "segment_name", None) or None,
+            "next_year_segment": segment,
+            "next_year_segment_name": (
+                getattr(row, "next_year_segment_name", None) or None
+            ),
             "horizon_days": int(row.horizon_days),
             "later_lines": int(row.later_lines),
             "model_version": self.version,
