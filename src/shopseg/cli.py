@@ -369,11 +369,13 @@ def _print_frame(frame, title):
             str(column).replace("_", " "),
             justify="right" if numeric else "left",
         )
+    relative = [str(column).endswith("rel_error") for column in frame.columns]
     for row in frame.itertuples(index=False):
         table.add_row(*(
-            _number(value) if isinstance(value, numbers.Real)
+            f"{value:+.1%}" if is_relative
+            else _number(value) if isinstance(value, numbers.Real)
             else str(value).replace("_", " ")
-            for value in row
+            for value, is_relative in zip(row, relative)
         ))
     console.print(table)
 
@@ -572,7 +574,8 @@ def _print_predictions(out_dir):
         f"Repeat purchase: AUC {repeat['auc']:.3f}, Brier {repeat['brier']:.3f} "
         f"(constant rate: {constant['brier']:.3f}); {repeat['base_rate']:.0%} "
         "of the test cohort bought again.\n"
-        f"Segment after the year: accuracy {segment['accuracy']:.3f}, macro-F1 "
+        f"Segment after {window['horizon_days']} days: accuracy "
+        f"{segment['accuracy']:.3f}, macro-F1 "
         f"{segment['macro_f1']:.3f}; majority class "
         f"({segment['majority_segment_name']}) {segment['majority_accuracy']:.3f} "
         f"and {segment['majority_macro_f1']:.3f}.\n"
