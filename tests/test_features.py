@@ -103,3 +103,32 @@ def test_later_observation_end_is_fine():
     con = make_store([("a", "1", "2011-01-06 09:00", 10.0)])
     customers = customer_features(con, observation_end="2011-12-31")
     assert customers.recency_days.tolist() == [359]
+
+
+def test_features_do_not_depend_on_the_order_of_the_lines():
+    """Floating-point sums differ in their last bit with the order of their
+    terms (0.1 + 0.2 + 0.3 is not 0.3 + 0.2 + 0.1); money is summed exactly,
+    so the same lines in another order, as another file order or another
+    thread schedule gives them, give the same features to the last bit."""
+    from shopseg.clv._holdout import customer_state
+
+    purchases = [
+        ("a", "1", "2011-01-06 09:00", 0.1),
+        ("a", "1", "2011-01-06 09:00", 0.2),
+        ("a", "1", "2011-01-06 09:00", 0.3),
+        ("a", "2", "2011-02-10 11:00", 0.7),
+        ("a", "2", "2011-02-10 11:00", 0.1),
+        ("a", "2", "2011-02-10 11:00", 0.2),
+        ("a", "3", "2011-03-01 10:00", 0.3),
+        ("a", "3", "2011-03-01 10:00", 0.6),
+    ]
+    results = []
+    for order in (purchases, purchases[::-1]):
+        con = make_store(order)
+        results.append((
+            customer_features(con).drop(columns="observation_end"),
+            summary_data(con),
+            customer_state(con),
+        ))
+    for forward, backward in zip(*results):
+        pd.testing.assert_frame_equal(forward, backward, check_exact=True)

@@ -39,7 +39,7 @@ from shopseg.exceptions import (
     ModelInputError,
     ObservationEndWarning,
 )
-from shopseg.features import observation_end_of, summary_data
+from shopseg.features import exact_sum, observation_end_of, summary_data
 
 __all__ = [
     "FREQUENCY_GROUPS",
@@ -188,7 +188,7 @@ def window_purchases(
         f"""
         SELECT customer_id,
             count(DISTINCT CAST(invoice_date AS DATE)) AS purchases,
-            sum(amount) AS spend
+            {exact_sum("amount")} AS spend
         FROM {lines}
         WHERE invoice_date >= CAST(? AS DATE) + INTERVAL 1 DAY
           AND invoice_date < CAST(? AS DATE) + INTERVAL 1 DAY
@@ -246,7 +246,8 @@ def customer_state(
         f"""
         WITH days AS (
             SELECT customer_id, CAST(invoice_date AS DATE) AS day,
-                sum(amount) AS spend, count(DISTINCT invoice) AS orders
+                {exact_sum("amount")} AS spend,
+                count(DISTINCT invoice) AS orders
             FROM {lines}
             WHERE invoice_date < CAST(? AS DATE) + INTERVAL 1 DAY
             GROUP BY ALL
@@ -254,10 +255,10 @@ def customer_state(
         SELECT customer_id,
             date_diff('day', max(day), CAST(? AS DATE)) AS recency_days,
             sum(orders) AS orders,
-            sum(spend) AS spend,
-            sum(spend) / count(*) AS mean_day_spend,
+            {exact_sum("spend")} AS spend,
+            {exact_sum("spend")} / count(*) AS mean_day_spend,
             count(*) FILTER (WHERE day > ?) AS recent_purchases,
-            coalesce(sum(spend) FILTER (WHERE day > ?), 0.0) AS recent_spend
+            coalesce({exact_sum("spend", "day > ?")}, 0.0) AS recent_spend
         FROM days
         GROUP BY customer_id
         """,

@@ -2,6 +2,7 @@
 
 import re
 
+from ._exact import exact_sum
 from ._summary import observation_end_of, summary_data
 
 #: Money and count features; models take their logarithm.
@@ -60,10 +61,11 @@ def customer_features(con, observation_end=None):
     end = observation_end_of(con, "clean_lines", observation_end)
     until = [end.date()]
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE _orders AS
         SELECT customer_id, invoice, min(invoice_date) AS ordered_at,
-            sum(amount) AS value, count(*) AS lines, sum(quantity_net) AS units
+            {exact_sum("amount")} AS value, count(*) AS lines,
+            sum(quantity_net) AS units
         FROM clean_lines
         WHERE invoice_date < CAST(? AS DATE) + INTERVAL 1 DAY
         GROUP BY ALL
@@ -71,14 +73,14 @@ def customer_features(con, observation_end=None):
         until,
     )
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE _base AS
         SELECT customer_id,
             date_diff('day', CAST(max(ordered_at) AS DATE), CAST(? AS DATE))
                 AS recency_days,
             count(*) AS orders,
-            sum(value) AS spend,
-            avg(value) AS mean_order_value,
+            {exact_sum("value")} AS spend,
+            {exact_sum("value")} / count(*) AS mean_order_value,
             min(value) AS min_order_value,
             max(value) AS max_order_value,
             avg(lines) AS lines_per_order,
@@ -99,13 +101,15 @@ def customer_features(con, observation_end=None):
         until * 2,
     )
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE _extra AS
         SELECT customer_id,
             count(DISTINCT stock_code) FILTER (WHERE bucket = 'kept')
                 AS distinct_products,
-            coalesce(sum(quantity_cancelled * price) / sum(quantity * price), 0)
-                AS return_share,
+            coalesce(
+                {exact_sum("quantity_cancelled * price")}
+                / {exact_sum("quantity * price")}, 0
+            ) AS return_share,
             mode(country) FILTER (WHERE bucket = 'kept') AS country
         FROM lines
         WHERE bucket IN ('kept', 'purchase_reversed')
@@ -152,8 +156,8 @@ def _category_shares(con, until):
     ).fetchall()
     columns = [(c, share_column(c, label)) for c, label in categories]
     sums = ",\n".join(
-        f"coalesce(sum(l.amount) FILTER (WHERE p.category = {c}), 0) "
-        f"/ sum(l.amount) AS {name}"
+        f"coalesce({exact_sum('l.amount', f'p.category = {c}')}, 0) "
+        f"/ {exact_sum('l.amount')} AS {name}"
         for c, name in columns
     )
     con.execute(

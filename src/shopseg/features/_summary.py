@@ -23,6 +23,7 @@ from types import MappingProxyType
 import pandas as pd
 
 from ..exceptions import ModelInputError, ObservationEndWarning
+from ._exact import exact_sum
 
 #: Length of each supported time unit in days. A month is the fixed-length
 #: mean Gregorian month (365.25 / 12 = 30.4375 days), so that conversions do
@@ -145,7 +146,7 @@ def summary_data(con, lines="clean_lines", observation_end=None, time_unit="days
         f"""
         WITH days AS (
             SELECT customer_id, CAST(invoice_date AS DATE) AS day,
-                sum(amount) AS spend
+                {exact_sum("amount")} AS spend
             FROM {table}
             WHERE invoice_date < CAST(? AS DATE) + INTERVAL 1 DAY
             GROUP BY ALL
@@ -158,8 +159,9 @@ def summary_data(con, lines="clean_lines", observation_end=None, time_unit="days
             CAST(count(*) - 1 AS INTEGER) AS frequency,
             date_diff('day', min(day), max(day)) / ? AS recency,
             date_diff('day', min(day), CAST(? AS DATE)) / ? AS T,
-            coalesce(avg(spend) FILTER (WHERE day > first_day), 0.0)
-                AS monetary_value
+            CASE WHEN count(*) > 1
+                THEN {exact_sum("spend", "day > first_day")} / (count(*) - 1)
+                ELSE 0.0 END AS monetary_value
         FROM ranked
         GROUP BY customer_id
         ORDER BY customer_id

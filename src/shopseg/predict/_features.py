@@ -23,7 +23,7 @@ import contextlib
 import numpy as np
 import pandas as pd
 
-from ..features import share_column
+from ..features import exact_sum, share_column
 
 #: Buckets of ``lines`` that are purchases and cancellations.
 PURCHASE_BUCKETS = ("kept", "purchase_reversed")
@@ -39,11 +39,6 @@ HOLIDAY_MONTHS = (10, 11, 12)
 #: The order of a customer's lines that picks the first line's country.
 #: Lines that tie on it are copies of one another.
 LINE_ORDER = ("invoice_date", "invoice", "stock_code", "quantity", "price")
-
-#: Sums of money run on decimals with this many digits after the point:
-#: whole-number arithmetic, whose result does not depend on the order of
-#: the lines (floating-point sums do, in their last bit).
-SUM_SCALE = 10
 
 #: Columns of the product table the features read.
 PRODUCT_MAP_COLUMNS = ("stock_code", "category", "reference_price", "buyer_loyalty")
@@ -184,23 +179,6 @@ def first_order_features(con, products, categories, lines="lines"):
     return typed_features(frame)
 
 
-def _exact_sum(expression, where=None):
-    """The sum of ``expression`` over a customer's lines, the same in every
-    order of the lines.
-
-    Each value is rounded to :data:`SUM_SCALE` decimals (far below a
-    penny) and the decimals are added exactly, so a customer's features do
-    not depend, even in the last bit, on the other customers of the call
-    or on the order of the lines. Unlike a sum ``ORDER BY`` the lines, it
-    holds no line in memory, however many there are.
-    """
-    only = f" FILTER (WHERE {where})" if where else ""
-    return (
-        f"CAST(sum(CAST({expression} AS DECIMAL(38, {SUM_SCALE}))){only} "
-        "AS DOUBLE)"
-    )
-
-
 def _first_line(expression):
     """``expression`` on a customer's first line in :data:`LINE_ORDER`."""
     order = ", ".join(LINE_ORDER)
@@ -214,9 +192,10 @@ def first_order_features_sql(categories, lines="lines", products="_product_map")
     service does, to clean and featurise an order in one statement), so
     the features are defined in one place only.
 
-    Sums of money are exact sums of decimals (see :func:`_exact_sum`), so
-    a customer's features do not depend, even in the last bit, on the
-    other customers of the call or on the order of the lines.
+    Sums of money are exact sums of decimals (see
+    :func:`shopseg.features.exact_sum`), so a customer's features do not
+    depend, even in the last bit, on the other customers of the call or on
+    the order of the lines.
 
     Parameters
     ----------
@@ -238,8 +217,8 @@ def first_order_features_sql(categories, lines="lines", products="_product_map")
         f"o.{share_column(c, label)}" for c, label in _with_uncategorised(categories)
     )
     shares = ",\n".join(
-        f"coalesce({_exact_sum('value', f'category = {c}')}, 0) "
-        f"/ {_exact_sum('value')} AS {share_column(c, label)}"
+        f"coalesce({exact_sum('value', f'category = {c}')}, 0) "
+        f"/ {exact_sum('value')} AS {share_column(c, label)}"
         for c, label in _with_uncategorised(categories)
     )
     purchases = ", ".join(f"'{b}'" for b in PURCHASE_BUCKETS)
@@ -276,7 +255,7 @@ def first_order_features_sql(categories, lines="lines", products="_product_map")
             ),
             cancelled AS (
                 SELECT l.customer_id, count(*) AS cancelled_lines,
-                    {_exact_sum('-l.quantity * l.price')} AS cancelled_value
+                    {exact_sum('-l.quantity * l.price')} AS cancelled_value
                 FROM {lines} AS l
                 JOIN first AS f
                   ON l.customer_id = f.customer_id
@@ -288,12 +267,12 @@ def first_order_features_sql(categories, lines="lines", products="_product_map")
                 SELECT customer_id,
                     min(invoice_date) AS first_order_at,
                     max(invoice_date) AS last_order_at,
-                    {_exact_sum('value')} AS order_value,
+                    {exact_sum('value')} AS order_value,
                     count(*) AS lines,
                     sum(quantity) AS units,
                     count(DISTINCT stock_code) AS products,
                     count(DISTINCT invoice) AS orders,
-                    {_exact_sum('price')} / count(*) AS mean_price,
+                    {exact_sum('price')} / count(*) AS mean_price,
                     median(price) AS median_price,
                     max(price) AS max_price,
                     max(quantity) AS max_line_quantity,
@@ -302,15 +281,15 @@ def first_order_features_sql(categories, lines="lines", products="_product_map")
                         AS dozen_line_share,
                     avg(CASE WHEN quantity >= 24 THEN 1.0 ELSE 0.0 END)
                         AS bulk_line_share,
-                    {_exact_sum('value')} / {_exact_sum('reference_price * quantity')}
+                    {exact_sum('value')} / {exact_sum('reference_price * quantity')}
                         AS price_ratio,
                     avg(CASE WHEN price < 0.95 * reference_price THEN 1.0
                         ELSE 0.0 END) AS discount_line_share,
-                    coalesce({_exact_sum('value', 'price < 1')}, 0)
-                        / {_exact_sum('value')}
+                    coalesce({exact_sum('value', 'price < 1')}, 0)
+                        / {exact_sum('value')}
                         AS cheap_value_share,
                     count(DISTINCT category) AS categories,
-                    {_exact_sum('value * buyer_loyalty')} / {_exact_sum('value')}
+                    {exact_sum('value * buyer_loyalty')} / {exact_sum('value')}
                         AS buyer_loyalty,
                     max(buyer_loyalty) AS max_buyer_loyalty,
                     {_first_line('country')} AS country,

@@ -27,12 +27,8 @@ import re
 import numpy as np
 
 from ..clean import NON_MERCHANDISE_CODES
-from ._features import (
-    HOLIDAY_MONTHS,
-    SUM_SCALE,
-    _with_uncategorised,
-    share_column,
-)
+from ..features._exact import SUM_SCALE
+from ._features import HOLIDAY_MONTHS, _with_uncategorised, share_column
 
 _SCALE = 10**SUM_SCALE
 
