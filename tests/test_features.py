@@ -125,6 +125,9 @@ def test_features_do_not_depend_on_the_order_of_the_lines():
     results = []
     for order in (purchases, purchases[::-1]):
         con = make_store(order)
+        # Two countries on as many lines: the first alphabetically, whichever
+        # line comes first.
+        con.execute("UPDATE lines SET country = 'France' WHERE amount > 0.25")
         results.append((
             customer_features(con).drop(columns="observation_end"),
             summary_data(con),
@@ -132,3 +135,4 @@ def test_features_do_not_depend_on_the_order_of_the_lines():
         ))
     for forward, backward in zip(*results):
         pd.testing.assert_frame_equal(forward, backward, check_exact=True)
+    assert results[0][0].country.tolist() == ["France"]

@@ -100,23 +100,41 @@ def customer_features(con, observation_end=None):
         """,
         until * 2,
     )
+    # The country is the one of most of the customer's kept lines, the first
+    # in alphabetical order on a tie: the same in every order of the lines,
+    # and on Spark.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _extra AS
-        SELECT customer_id,
-            count(DISTINCT stock_code) FILTER (WHERE bucket = 'kept')
+        WITH countries AS (
+            SELECT customer_id, country, count(*) AS n
+            FROM lines
+            WHERE bucket = 'kept' AND country IS NOT NULL
+              AND invoice_date < CAST(? AS DATE) + INTERVAL 1 DAY
+            GROUP BY customer_id, country
+        ),
+        ranked AS (
+            SELECT customer_id, country,
+                row_number() OVER (
+                    PARTITION BY customer_id ORDER BY n DESC, country
+                ) AS rank
+            FROM countries
+        )
+        SELECT l.customer_id,
+            count(DISTINCT l.stock_code) FILTER (WHERE l.bucket = 'kept')
                 AS distinct_products,
             coalesce(
-                {exact_sum("quantity_cancelled * price")}
-                / {exact_sum("quantity * price")}, 0
+                {exact_sum("l.quantity_cancelled * l.price")}
+                / {exact_sum("l.quantity * l.price")}, 0
             ) AS return_share,
-            mode(country) FILTER (WHERE bucket = 'kept') AS country
-        FROM lines
-        WHERE bucket IN ('kept', 'purchase_reversed')
-          AND invoice_date < CAST(? AS DATE) + INTERVAL 1 DAY
-        GROUP BY customer_id
+            any_value(r.country) AS country
+        FROM lines AS l
+        LEFT JOIN ranked AS r ON r.customer_id = l.customer_id AND r.rank = 1
+        WHERE l.bucket IN ('kept', 'purchase_reversed')
+          AND l.invoice_date < CAST(? AS DATE) + INTERVAL 1 DAY
+        GROUP BY l.customer_id
         """,
-        until,
+        until * 2,
     )
     shares = _category_shares(con, until)
     summary = summary_data(con, "clean_lines", end)
