@@ -28,6 +28,7 @@ from shopseg.clv import (
 )
 from shopseg.exceptions import (
     ConvergenceWarning,
+    DegenerateDataWarning,
     ModelInputError,
     ObservationEndWarning,
     ShopsegError,
@@ -589,3 +590,23 @@ def test_negative_age_is_not_taken_for_a_new_customer() -> None:
 def test_run_clv_refuses_bad_options(simulated, tmp_path, options, match) -> None:
     with pytest.raises(ModelInputError, match=match):
         run_clv(simulated, tmp_path, **options)
+
+
+def test_clv_stage_skips_data_the_models_cannot_fit(tmp_path) -> None:
+    """Every customer seen on one day only: the stage warns and says why in
+    metrics.json instead of stopping the run."""
+    one_day = [r for r in simulate_lines() if r[2] < pd.Timestamp("2010-01-02")]
+    con = make_store(one_day)
+    ctx = SimpleNamespace(
+        con=con,
+        staging=tmp_path,
+        options=SimpleNamespace(random_state=0, observation_end=None),
+        results={},
+    )
+    with pytest.warns(DegenerateDataWarning, match="lifetime-value stage was skipped"):
+        line = clv_stage(ctx)
+    assert line.startswith("skipped (every customer made their first purchase")
+    assert "clv" not in ctx.results
+    stored = json.loads((tmp_path / "metrics.json").read_text())
+    assert "longer span" in stored["clv"]["skipped"]
+    con.close()

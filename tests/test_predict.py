@@ -495,6 +495,19 @@ def test_model_refuses_bad_parameters(synthetic_report):
         )
 
 
+def test_model_refuses_too_few_customers_of_a_kind(synthetic_report):
+    """Two repeat buyers calibrate no repeat probability: a clear error
+    rather than scikit-learn's cross-validation failing."""
+    con, report = synthetic_report
+    features = first_order_features(con, report.products, report.categories)
+    spend = np.zeros(len(features))
+    spend[:2] = 100.0
+    with pytest.raises(ModelInputError, match="2 training customers bought again"):
+        FirstOrderModel(report.columns, spend_model="poisson").fit(
+            features, pd.DataFrame({"spend": spend})
+        )
+
+
 # --------------------------------------------------------------- real data
 @pytest.mark.slow
 def test_real_data_metrics_clear_their_floors():

@@ -342,6 +342,10 @@ def clv(out_dir, random_state):
 
 
 def _print_clv(out_dir):
+    skipped = _metrics(out_dir).get("clv", {}).get("skipped")
+    if skipped:
+        console.print(f"Lifetime value: not forecast ({skipped}).")
+        return
     con = store.connect(store.database_path(out_dir), read_only=True)
     try:
         table = holdout_table(con)
@@ -521,11 +525,16 @@ def serve(model_dir, host, port, workers, api_key_file):
     serve_model(model_dir, host=host, port=port, workers=workers,
                 api_key_file=api_key_file, on_start=started)
 
-def _print_predictions(out_dir):
+def _metrics(out_dir):
+    """``metrics.json`` of an output folder; empty when there is none."""
     path = Path(out_dir) / "metrics.json"
     if not path.is_file():
-        return
-    prediction = json.loads(path.read_text(encoding="utf-8")).get("prediction")
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _print_predictions(out_dir):
+    prediction = _metrics(out_dir).get("prediction")
     if not prediction:
         return
     if "skipped" in prediction:

@@ -400,8 +400,8 @@ def fit_clv_models(summary: pd.DataFrame) -> tuple[BGNBD, GammaGamma, dict]:
     if not aged.any():
         raise ModelInputError(
             "every customer made their first purchase on the observation end "
-            "(T = 0); the models need customers observed for some time, so "
-            "choose a later observation end"
+            "(T = 0); the models need customers observed for some time: give "
+            "data over a longer span, or choose a later observation end"
         )
     fitted = summary[aged]
     check_summary(fitted, require_monetary=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +21,12 @@ from shopseg.clv._holdout import (
     predict_customers,
 )
 from shopseg.clv._validation import days_per_unit
-from shopseg.exceptions import ModelInputError, ShopsegError
+from shopseg.exceptions import (
+    DegenerateDataWarning,
+    EmptyResultError,
+    ModelInputError,
+    ShopsegError,
+)
 from shopseg.features import summary_data
 from shopseg.store import CSV_FLOAT_FORMAT
 
@@ -176,17 +182,32 @@ def clv_stage(ctx) -> str:
         ``options.observation_end``; stores the result of :func:`run_clv`
         in ``ctx.results["clv"]``.
 
+    When the models cannot be fitted on the data, the stage is skipped with
+    a :class:`~shopseg.exceptions.DegenerateDataWarning` and
+    ``metrics.json`` says why.
+
     Returns
     -------
     str
         The progress line.
     """
-    result = run_clv(
-        ctx.con,
-        ctx.staging,
-        random_state=ctx.options.random_state,
-        observation_end=ctx.options.observation_end,
-    )
+    try:
+        result = run_clv(
+            ctx.con,
+            ctx.staging,
+            random_state=ctx.options.random_state,
+            observation_end=ctx.options.observation_end,
+        )
+    except (EmptyResultError, ModelInputError) as exc:
+        # Data the models cannot be fitted on (every customer seen on one
+        # day, say): the rest of the run stands; metrics.json says why.
+        update_metrics(Path(ctx.staging) / METRICS_FILE, "clv", {"skipped": str(exc)})
+        warnings.warn(
+            f"the lifetime-value stage was skipped: {exc}",
+            DegenerateDataWarning,
+            stacklevel=2,
+        )
+        return f"skipped ({exc})"
     ctx.results["clv"] = result
     return result["summary"]
 

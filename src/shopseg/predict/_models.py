@@ -54,6 +54,11 @@ from ._metrics import decile_calibration_error, normalized_gini
 #: The stronger spend models ``FirstOrderModel`` can use.
 SPEND_MODELS = ("poisson", "poisson_per_pound", "two_part")
 
+#: Fewest customers of each kind, who bought again and who did not, the
+#: repeat classifier is fitted on: its calibration cross-validates in three
+#: folds, and a handful of either kind calibrates nothing.
+MIN_CLASS_CUSTOMERS = 10
+
 #: Money and count features, taken as ``log1p`` by the linear model.
 SKEWED = (
     "order_value", "lines", "units", "products", "orders", "mean_price",
@@ -296,6 +301,19 @@ def interval_upper(log_upper, forecast):
     return np.maximum(upper, forecast)
 
 
+def _check_classes(repeat, who):
+    """Raise :class:`ModelInputError` unless ``repeat`` holds at least
+    :data:`MIN_CLASS_CUSTOMERS` of each kind."""
+    again = int(np.sum(repeat))
+    never = len(repeat) - again
+    if min(again, never) < MIN_CLASS_CUSTOMERS:
+        raise ModelInputError(
+            f"{again} {who} bought again and {never} did not; the repeat "
+            f"model needs at least {MIN_CLASS_CUSTOMERS} of each. Give more "
+            "data (a longer span or more customers)"
+        )
+
+
 class FirstOrderModel:
     """Forecast spend, repeat purchase and segment from a first order.
 
@@ -372,6 +390,7 @@ default="auto"
         spend = y["spend"].to_numpy(dtype=float)
         if (spend < 0).any() or np.isnan(spend).any():
             raise ModelInputError("spend should be 0 or more for every customer")
+        _check_classes(spend > 0, "training customers")
         return spend
 
     def fit(self, X, y):
@@ -401,6 +420,8 @@ default="auto"
         self.encoder_ = FeatureEncoder(self.columns).fit(X)
         matrix = self.encoder_.transform(X)
         early, late = self._time_split(X)
+        if self.spend_model == "auto":  # the models are tried on the early part
+            _check_classes(repeat[early], "earlier training customers")
 
         self.repeat_model_ = self._repeat_model().fit(matrix, repeat)
         self.selection_ = self._select(matrix, spend, repeat, early, late, X)

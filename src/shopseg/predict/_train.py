@@ -39,7 +39,13 @@ from ._metrics import (
     segment_metrics,
     spend_metrics,
 )
-from ._models import SPEND_MODELS, ConstantSpend, FirstOrderModel, LogLinearSpend
+from ._models import (
+    MIN_CLASS_CUSTOMERS,
+    SPEND_MODELS,
+    ConstantSpend,
+    FirstOrderModel,
+    LogLinearSpend,
+)
 
 #: Name of our model in the metric tables.
 OUR_MODEL = "first_order_model"
@@ -248,6 +254,11 @@ def train_first_order_model(
                 f"the {name} cohort holds {int(mask.sum())} customers; at least "
                 "50 are needed. Give more data or a shorter burn-in"
             )
+    few = _too_few_of_a_kind(frame.target_spend[train])
+    if few:
+        raise EmptyResultError(
+            f"the training cohort has {few}; give more data or a shorter burn-in"
+        )
     fit = frame[train].reset_index(drop=True)
     held = frame[test].reset_index(drop=True)
 
@@ -467,7 +478,7 @@ def _backtest(con, window, categories, columns, n_origins, level, random_state,
         end = min(origin + months - pd.Timedelta(days=1), window.last_eligible)
         fold, _, _ = _cohort_frame(con, window, categories, origin)
         train, test = time_split(fold.first_day, origin, end)
-        note = _too_small(train.sum(), test.sum())
+        note = _too_small(fold.target_spend[train], test.sum())
         base = {
             "variant": "standard",
             "horizon_days": window.horizon_days,
@@ -491,11 +502,25 @@ def _window_months(window):
     return delta.n + 1
 
 
-def _too_small(n_train, n_test):
+def _too_small(train_spend, n_test):
+    """Why a fold is too small to fit and test on, or ``""``."""
+    n_train = len(train_spend)
     if n_train < MIN_TRAIN_CUSTOMERS:
         return f"{n_train} training customers (fewer than {MIN_TRAIN_CUSTOMERS})"
     if n_test < 50:
         return f"{n_test} test customers (fewer than 50)"
+    return _too_few_of_a_kind(train_spend)
+
+
+def _too_few_of_a_kind(train_spend):
+    """Why the repeat model cannot be fitted on these customers, or ``""``."""
+    again = int((np.asarray(train_spend) > 0).sum())
+    never = len(train_spend) - again
+    if min(again, never) < MIN_CLASS_CUSTOMERS:
+        return (
+            f"{again} customers who bought again and {never} who did not "
+            f"(fewer than {MIN_CLASS_CUSTOMERS} of a kind)"
+        )
     return ""
 
 
@@ -546,7 +571,7 @@ def _strict_backtest(con, window, categories, columns, horizon, n_origins,
             "train_customers": int(train.sum()),
             "test_customers": int(test.sum()),
         }
-        note = _too_small(train.sum(), test.sum())
+        note = _too_small(fold.target_spend[train], test.sum())
         if note:
             rows.append({**base, "note": note})
             continue
