@@ -176,6 +176,26 @@ def test_every_chart_has_a_title_and_a_takeaway_or_a_note(tiny_store, full_facts
             ), key
 
 
+def test_countries_the_map_does_not_know_get_a_note(con, write_csv):
+    """Countries exported as codes ('GB', 'FR') draw no map: a note says
+    why, and the rest of the report renders."""
+    path = write_csv(
+        "codes.csv",
+        f"""
+        {OR_HEADER}
+        536365,85123A,HEART T-LIGHT HOLDER,6,12/13/2010 8:26,2.55,17850,GB
+        536369,21756,BATH BUILDING BLOCK WORD,3,12/13/2010 8:35,5.95,12583,FR
+        536373,22633,HAND WARMER UNION JACK,6,12/13/2010 9:02,1.85,14000,XX
+        """,
+    )
+    shopseg.read_files([str(path)], con)
+    shopseg.clean_lines(con)
+    facts = gather_facts(con)
+    note = facts["exploration"]["map"]["note"]
+    assert "country names the map knows" in note and "'GB'" in note
+    assert "Not enough data for this chart" in render_report(facts)
+
+
 def test_tiny_report_renders_notes_and_ledger_totals(tiny_store):
     facts = gather_facts(tiny_store)
     html = render_report(facts)
@@ -559,3 +579,40 @@ def test_figures_have_no_toolbar_and_a_narrow_layout(full_facts):
     narrow = features.layout.meta["narrow"]
     assert narrow["xaxis.domain"] == narrow["xaxis3.domain"]  # one column
     assert narrow["yaxis.domain"] != narrow["yaxis3.domain"]  # two rows
+
+
+def test_every_rfm_tile_is_named():
+    """A tile too small for its shares shows its name alone, a word a line;
+    no tile's text is hidden for being small."""
+    from shopseg.report._figures import SMALL_TILE, rfm_figure
+
+    sizes = {"Champions": 600, "Loyal": 380, "Cannot lose them": 11, "New": 9}
+    total = sum(sizes.values())
+    rows = [{"segment": name, "customers": n, "customer_share": n / total,
+             "revenue": 10.0 * n, "revenue_share": n / total}
+            for name, n in sizes.items()]
+    trace = rfm_figure({"rows": rows}).data[0]
+
+    templates = dict(zip(trace.labels, trace.texttemplate))
+    texts = dict(zip(trace.labels, trace.text))
+    assert templates["Champions"] == templates["Loyal"]
+    assert "of customers" in templates["Loyal"]
+    for name in ("Cannot lose them", "New"):
+        assert sizes[name] / total < SMALL_TILE
+        assert templates[name] == "<b>%{text}</b>"
+    assert texts["Cannot lose them"] == "Cannot<br>lose<br>them"
+    assert rfm_figure({"rows": rows}).layout.uniformtext.mode is None
+
+
+def test_narrow_map_stacks_europe_above_the_world(full_facts):
+    """On a phone the two maps take the chart's whole width, one above the
+    other, in a taller chart."""
+    from shopseg.report._figures import map_figure
+
+    layout = map_figure(full_facts["exploration"]["map"]).layout
+    narrow = layout.meta["narrow"]
+    europe, world = narrow["geo.domain"], narrow["geo2.domain"]
+    assert europe["x"] == world["x"] == [0.0, 1.0]
+    assert world["y"][1] < europe["y"][0]
+    assert layout.geo.domain.x[1] <= layout.geo2.domain.x[0]  # wide: a row
+    assert narrow["height"] > layout.height

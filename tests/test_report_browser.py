@@ -328,3 +328,60 @@ def test_no_chart_shows_a_toolbar(which, page, phone_page):
     """The toolbar sat on legends and titles."""
     shown = (page if which == "laptop" else phone_page).locator(".modebar")
     assert shown.count() == 0
+
+
+@pytest.mark.parametrize("which", ["laptop", "phone"])
+def test_maps_stand_in_a_row_or_stacked_on_a_phone(which, page, phone_page):
+    """Side by side on a laptop; on a phone, Europe above the world, each
+    nearly as wide as the chart."""
+    shown = page if which == "laptop" else phone_page
+    chart, europe, world = shown.evaluate(
+        """() => ['#fig-exploration-map', '.geo.geo .bg rect',
+                  '.geo.geo2 .bg rect'].map(selector => {
+            const found = document.querySelector(
+                selector.startsWith('#') ? selector
+                : '#fig-exploration-map ' + selector);
+            return found.getBoundingClientRect().toJSON();
+        })"""
+    )
+    if which == "laptop":
+        assert europe["right"] <= world["left"]
+    else:
+        assert europe["bottom"] <= world["top"]
+        for panel in (europe, world):
+            assert panel["width"] > 0.8 * chart["width"], panel
+
+
+@pytest.mark.parametrize("which", ["laptop", "phone"])
+def test_every_rfm_tile_shows_its_name(which, page, phone_page):
+    """Small tiles lost their text when it would have been small."""
+    shown = page if which == "laptop" else phone_page
+    tiles = shown.evaluate(
+        """() => [...document.querySelectorAll('#fig-customers-rfm g.slice')]
+            .map(tile => {
+                const text = tile.querySelector('text.slicetext');
+                return {text: text ? text.textContent : '',
+                        width: text ? text.getBoundingClientRect().width : 0};
+            })"""
+    )
+    assert len(tiles) >= 5
+    for tile in tiles:
+        assert tile["text"] and tile["width"] > 0, tile
+
+
+@pytest.mark.parametrize("which", ["laptop", "phone"])
+def test_bar_values_stay_inside_their_chart(which, page, phone_page):
+    """The stability chart's values ran past the right edge of a phone."""
+    shown = page if which == "laptop" else phone_page
+    outside = shown.evaluate(
+        """() => [...document.querySelectorAll('.plotly-graph-div')]
+            .flatMap(chart => {
+                const box = chart.getBoundingClientRect();
+                return [...chart.querySelectorAll('text.bartext')].filter(t => {
+                    const text = t.getBoundingClientRect();
+                    return text.width > 0 && (text.right > box.right + 0.5
+                                              || text.left < box.left - 0.5);
+                }).map(t => chart.id + ': ' + t.textContent);
+            })"""
+    )
+    assert outside == []

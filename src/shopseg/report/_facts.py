@@ -500,6 +500,12 @@ def _map_facts(countries):
             dots.append(entry)
         else:
             unmapped.append(entry)
+    if not areas and not dots:
+        examples = ", ".join(repr(r["country"]) for r in countries[:3])
+        return {"title": title, "note": _not_enough(
+            "country names the map knows, such as 'United Kingdom'",
+            f"none of {len(countries)} ({examples}, ...)",
+        )}
     total = sum(r["revenue"] for r in countries)
     top = countries[0]
     abroad = [r for r in countries[1:]]

@@ -168,8 +168,8 @@ MAP_PANELS = (
 
 
 def map_figure(facts):
-    """Revenue by country on a map of Europe beside the world; places too
-    small for the shapes are drawn as dots."""
+    """Revenue by country on a map of Europe beside the world (above it on a
+    narrow chart); places too small for the shapes are drawn as dots."""
     everything = facts["areas"] + facts["dots"]
     revenues = [max(r["revenue"], 1.0) for r in everything]
     low, high = min(revenues), max(revenues)
@@ -244,14 +244,25 @@ def map_figure(facts):
             "title": {"text": "Revenue (£)"},
             "tickvals": [math.log10(v) for v in ticks],
             "ticktext": labels,
-            "len": 0.8,
+            # Under the maps, so that stacked maps keep the whole width.
+            "orientation": "h",
+            "len": 0.5,
+            "x": 0.5,
+            "xanchor": "center",
+            "y": -0.02,
+            "yanchor": "top",
             "thickness": 14,
         },
     })
-    # TODO: stack the two maps on a narrow chart; plotly.js drew the maps at
-    # their old size after a change of layout. Remove when they are stacked.
-    return _layout(fig, 420, showlegend=False, narrow={"margin.l": 0},
-                   margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    # Narrow: Europe above the world, each as wide as the chart, and a
+    # colour bar long enough for its ticks to stand upright.
+    narrow = _grid(fig, 2, 1, [title for title, _, _ in MAP_PANELS],
+                   specs=[[{"type": "geo"}], [{"type": "geo"}]],
+                   row_heights=[0.62, 0.38], vertical_spacing=0.08)
+    narrow.update({"height": 720, "margin.l": 0, "margin.r": 0,
+                   "coloraxis.colorbar.len": 0.9})
+    return _layout(fig, 480, showlegend=False, narrow=narrow,
+                   margin={"l": 10, "r": 10, "t": 30, "b": 70})
 
 
 def country_bars_figure(facts):
@@ -427,8 +438,17 @@ def category_figure(facts):
 # Customers
 
 
+#: Share of the customers below which an RFM tile shows only its name: on a
+#: phone, such a tile has no room for the two lines of shares.
+SMALL_TILE = 0.05
+
+
 def rfm_figure(facts):
-    """Treemap of the RFM segments: area = customers, colour = revenue share."""
+    """Treemap of the RFM segments: area = customers, colour = revenue share.
+
+    Every tile is named; a tile of less than :data:`SMALL_TILE` of the
+    customers shows its name alone, a word a line. Hovering gives the numbers.
+    """
     rows = facts["rows"]
     root = "All customers"
     customers = sum(r["customers"] for r in rows)
@@ -437,11 +457,21 @@ def rfm_figure(facts):
     def amount(value):
         return _short_money(value) if value >= 1000 else f"£{value:,.0f}"
 
+    def text(row):
+        if row["customer_share"] < SMALL_TILE:
+            return "<br>".join(row["segment"].split())
+        return _wrap(row["segment"], 12)
+
+    # Short lines, so that a tile has room for its name and shares too.
+    shares = (
+        "<b>%{text}</b><br>%{customdata[1]} of customers"
+        "<br>%{customdata[3]} of revenue"
+    )
     fig = go.Figure(go.Treemap(
         labels=[root] + [r["segment"] for r in rows],
         parents=[""] + [root] * len(rows),
         values=[customers] + [r["customers"] for r in rows],
-        text=[root] + [_wrap(r["segment"], 12) for r in rows],
+        text=[root] + [text(r) for r in rows],
         branchvalues="total",
         marker={
             "colors": [0.0] + [100 * r["revenue_share"] for r in rows],
@@ -453,12 +483,10 @@ def rfm_figure(facts):
              amount(r["revenue"]), f"{100 * r['revenue_share']:.1f}%"]
             for r in rows
         ],
-        # Short lines, so that a small tile has room for its name and shares
-        # too; hovering gives the numbers of customers and pounds.
-        texttemplate=(
-            "<b>%{text}</b><br>%{customdata[1]} of customers"
-            "<br>%{customdata[3]} of revenue"
-        ),
+        texttemplate=[shares] + [
+            "<b>%{text}</b>" if r["customer_share"] < SMALL_TILE else shares
+            for r in rows
+        ],
         hovertemplate=(
             "<b>%{label}</b><br>%{customdata[0]} customers (%{customdata[1]})"
             "<br>revenue %{customdata[2]} (%{customdata[3]})<extra></extra>"
@@ -473,11 +501,10 @@ def rfm_figure(facts):
         "colorbar": {"title": {"text": "% of revenue"}, "ticksuffix": "%",
                      "thickness": 14},
     })
-    # Text that would be too small to read is not shown at all. Narrow, the
-    # tiles take the colour bar's room; their text gives the revenue share.
+    # Each tile's text shrinks on its own to fit the tile. Narrow, the tiles
+    # take the colour bar's room; their text gives the revenue share.
     return _layout(fig, 440, margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                   uniformtext={"minsize": 10, "mode": "hide"},
-                   narrow={"height": 560, "coloraxis.showscale": False,
+                   narrow={"height": 640, "coloraxis.showscale": False,
                            "margin.l": 0, "margin.r": 0})
 
 
@@ -622,9 +649,11 @@ def stability_figure(facts):
     fig.update_xaxes(title="Adjusted Rand index (1 = identical segments)",
                      range=[0, 1.08])
     fig.update_yaxes(autorange="reversed")
+    # The right margin holds the value written beside a bar reaching 1,
+    # however narrow the chart: "0.996" is about 35 pixels wide.
     return _layout(fig, 230, showlegend=False,
-                   margin={"l": 140, "r": 30, "t": 40, "b": 50},
-                   narrow={"margin.l": 110, "margin.r": 10,
+                   margin={"l": 140, "r": 45, "t": 40, "b": 50},
+                   narrow={"margin.l": 110,
                            "xaxis.title.text": "Adjusted Rand index"})
 
 

@@ -12,7 +12,9 @@ from plotly.offline import get_plotlyjs
 
 from .._version import __version__
 from ._facts import gather_facts, money, share
-from ._figures import NARROW_WIDTH, PALETTE, build_figures, figure_id, uses_map
+from ._figures import (
+    CONFIG, NARROW_WIDTH, PALETTE, build_figures, figure_id, uses_map,
+)
 from ._world import TOPOJSON_NAME, world_topology_text
 
 TEMPLATE = "report.html.j2"
@@ -36,7 +38,7 @@ def _environment():
         metric=_metric,
     )
     environment.globals.update(palette=PALETTE, figure_id=figure_id,
-                               narrow_width=NARROW_WIDTH)
+                               narrow_width=NARROW_WIDTH, plotly_config=CONFIG)
     return environment
 
 
