@@ -13,7 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shopseg.clean import clean_lines
-from shopseg.exceptions import DegenerateDataWarning, ModelInputError, SchemaError
+from shopseg.exceptions import (
+    DegenerateDataWarning,
+    MissingColumnWarning,
+    ModelInputError,
+    SchemaError,
+)
 from shopseg.predict import (
     FirstOrderModel,
     OrderScorer,
@@ -460,7 +465,8 @@ def test_description_and_country_may_be_left_out(synthetic_report, tmp_path):
     pd.testing.assert_frame_equal(score_orders(saved, bare), expected)
     path = tmp_path / "orders.csv"
     bare.to_csv(path, index=False)
-    from_file = score_files(saved, [path])
+    with pytest.warns(MissingColumnWarning, match="description or country"):
+        from_file = score_files(saved, [path])
     np.testing.assert_array_equal(from_file.predicted_spend, expected.predicted_spend)
     scorer = OrderScorer(saved)
     np.testing.assert_array_equal(

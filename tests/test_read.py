@@ -10,6 +10,7 @@ import shopseg
 from shopseg.exceptions import (
     AmbiguousDateWarning,
     InputFileError,
+    MissingColumnWarning,
     ParseError,
     SchemaError,
 )
@@ -336,6 +337,26 @@ def test_unknown_columns_unlike_any_expected_get_no_hint(con, write_csv):
     assert "no column found for invoice (expected 'InvoiceNo' or 'Invoice')" in message
     assert "closest found" not in message
     assert "The file's columns are 'foo', 'bar', 'baz'" in message
+
+
+def test_a_missing_optional_column_is_said_with_the_unused_ones(con, write_csv):
+    """Mapping only the required columns of an odd export leaves 'Item' and
+    'Nation' unread: the warning names them, not just the blank result."""
+    path = write_csv(
+        "odd.csv",
+        """
+        OrderRef,SKU,Item,Units,When,UnitCost,ClientRef,Nation
+        1,A,MUG,2,2011-01-01 10:00,1.5,c1,UK
+        """,
+    )
+    mapping = {"invoice": "OrderRef", "stock_code": "SKU", "quantity": "Units",
+               "invoice_date": "When", "price": "UnitCost",
+               "customer_id": "ClientRef"}
+    with pytest.warns(MissingColumnWarning, match=(
+        r"odd\.csv: no column found for description or country, read as blank"
+        r".*unused columns are 'Item', 'Nation'.*--column description=HEADER"
+    )):
+        shopseg.read_files([path], con, column_map=mapping)
 
 
 def test_column_map_naming_a_missing_header(con, write_csv):

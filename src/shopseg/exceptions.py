@@ -45,6 +45,11 @@ class AmbiguousDateWarning(ShopsegWarning):
     """Every date in a column could be read day-first or month-first."""
 
 
+class MissingColumnWarning(ShopsegWarning):
+    """An optional column (description, country) was not found in a file;
+    it is read as blank."""
+
+
 class ObservationEndWarning(ShopsegWarning):
     """The observation end leaves some purchases after it."""
 

@@ -2,8 +2,9 @@
 
 import difflib
 import re
+import warnings
 
-from ..exceptions import SchemaError
+from ..exceptions import MissingColumnWarning, SchemaError
 
 #: Canonical columns, in the order the store keeps them.
 COLUMNS = (
@@ -122,7 +123,25 @@ def match_header(header, source, column_map=None):
     missing = [c for c in COLUMNS if c not in found and c not in OPTIONAL]
     if missing:
         raise SchemaError(_missing_message(source, header, found, missing))
+    absent = [c for c in COLUMNS if c not in found and c in OPTIONAL]
+    if absent:
+        warnings.warn(
+            _absent_message(source, header, found, absent),
+            MissingColumnWarning,
+            stacklevel=2,
+        )
     return found
+
+
+def _absent_message(source, header, found, absent):
+    unused = [name for name in header if name not in found.values()]
+    left = f" The file's unused columns are {_listing(unused)}." if unused else ""
+    return (
+        f"{source}: no column found for {' or '.join(absent)}, read as blank "
+        "(a product without a description is not categorised, a customer "
+        f"without a country counts as 'Unspecified').{left} If the file has "
+        f"it under another name, map it with --column {absent[0]}=HEADER."
+    )
 
 
 def _missing_message(source, header, found, missing):
