@@ -501,6 +501,25 @@ def test_model_refuses_bad_parameters(synthetic_report):
         )
 
 
+def test_log_linear_forecasts_stay_within_the_training_spend(synthetic_report):
+    """A line in log space explodes far outside the training orders; the
+    baseline holds its forecast to the spend seen in training."""
+    from shopseg.predict._models import LogLinearSpend
+
+    con, report = synthetic_report
+    features = first_order_features(con, report.products, report.categories)
+    spend = np.linspace(0, 500, len(features))
+    model = LogLinearSpend(report.columns).fit(features, spend)
+    huge = features.head(3).assign(
+        order_value=features.order_value.head(3) * 1e9,
+        units=features.units.head(3) * 1e9,
+        lines=features.lines.head(3) * 1000,
+    )
+    forecast = model.predict(huge)
+    assert np.isfinite(forecast).all()
+    assert (forecast <= 500 + 1e-9).all()
+
+
 def test_model_refuses_too_few_customers_of_a_kind(synthetic_report):
     """Two repeat buyers calibrate no repeat probability: a clear error
     rather than scikit-learn's cross-validation failing."""

@@ -221,19 +221,25 @@ class LogLinearRegression:
 
     def fit(self, X, target):
         """Fit on features ``X`` and the (already logged) target."""
+        target = np.asarray(target, dtype=float)
+        self.target_range_ = (float(target.min()), float(target.max()))
         self.encoder_ = FeatureEncoder(self.columns, log=True, one_hot=True).fit(X)
         self.scaler_ = StandardScaler()
         matrix = self.scaler_.fit_transform(self.encoder_.transform(X))
         regression = (
             LinearRegression() if self.alphas is None else RidgeCV(self.alphas)
         )
-        self.regression_ = regression.fit(matrix, np.asarray(target, dtype=float))
+        self.regression_ = regression.fit(matrix, target)
         return self
 
     def predict(self, X):
-        """Return the fitted log target.
+        """Return the fitted log target, within the range of the training
+        targets.
 
-        The scaling and the linear product run row by row (see
+        A straight line in log space extrapolates exponentially: an order
+        far outside the training orders would get an astronomical forecast,
+        so the fitted value is held to the targets seen in training. The
+        scaling and the linear product run row by row (see
         :func:`rowwise_dot`), so a customer's value does not depend on the
         other rows of ``X``.
         """
@@ -244,7 +250,8 @@ class LogLinearRegression:
         if scaler.with_std:
             matrix = matrix / scaler.scale_
         regression = self.regression_
-        return rowwise_dot(matrix, regression.coef_) + regression.intercept_
+        fitted = rowwise_dot(matrix, regression.coef_) + regression.intercept_
+        return np.clip(fitted, *self.target_range_)
 
 
 class LogLinearSpend:
