@@ -76,6 +76,14 @@ def _input_options(command):
     return command
 
 
+def _random_state_option(command):
+    return click.option(
+        "--random-state", default=0, show_default=True, type=int,
+        help="Seed of every random step; the same input and seed give the "
+        "same output.",
+    )(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="shopseg")
 def cli():
@@ -108,7 +116,7 @@ def cli():
     "--horizon-days", default=365, show_default=True, type=click.IntRange(1),
     help="Days after a first purchase over which next spend is forecast.",
 )
-@click.option("--random-state", default=0, show_default=True, type=int)
+@_random_state_option
 @click.option(
     "--engine", type=click.Choice(pipeline.ENGINES), default="duckdb",
     show_default=True,
@@ -123,7 +131,11 @@ def cli():
 @_input_options
 def run(files, out_dir, data_dir, burn_in_days, horizon_days, random_state,
         engine, spark_master, columns, date_format, non_merchandise):
-    """Run the whole job on FILES (default: two years of UCI Online Retail)."""
+    """Run every stage on FILES (default: two years of UCI data).
+
+    Reads and cleans the files into a store in --out, then segments,
+    forecasts and reports.
+    """
     if spark_master and engine != "spark":
         raise click.UsageError("--spark-master needs --engine spark")
     if not files:
@@ -165,9 +177,13 @@ def _out_option(command):
     "--observation-end", default=None, metavar="DATE",
     help="Day the features are computed for (default: the last purchase day).",
 )
-@click.option("--random-state", default=0, show_default=True, type=int)
+@_random_state_option
 def segment(out_dir, observation_end, random_state):
-    """Categorise products, compute customer features and segment customers."""
+    """Products, customer features and segments of an existing store.
+
+    The customers table is rewritten: run 'shopseg clv' and 'shopseg report'
+    after it to bring lifetime values and the report up to date.
+    """
     options = pipeline.Options(
         observation_end=observation_end, random_state=random_state
     )
@@ -178,7 +194,10 @@ def segment(out_dir, observation_end, random_state):
 @cli.command()
 @_out_option
 def report(out_dir):
-    """Write DIR/report.html from the store in --out, re-running no stage."""
+    """Write DIR/report.html again from the store in --out.
+
+    No stage is run again.
+    """
     _run_with_progress([], out_dir, pipeline.Options(), pipeline.REPORT_STAGES,
                        "report")
     console.print(f"Report: {Path(out_dir) / 'report.html'}")
@@ -209,7 +228,10 @@ def ledger(out_dir):
 @click.option("--end", default="2011-12-09", show_default=True, metavar="DATE",
               help="Last day of the window.")
 def generate(n_customers, out_file, file_format, seed, start, end):
-    """Write synthetic lines in the Online Retail schema (BG/NBD, Gamma-Gamma)."""
+    """Write synthetic lines in the Online Retail schema.
+
+    Purchases follow BG/NBD and spend Gamma-Gamma, with known parameters.
+    """
     from .datasets import write_transactions
 
     with console.status(f"writing {out_file} ..."):
@@ -333,9 +355,9 @@ def _print_summary(ctx, out_dir):
 
 @cli.command()
 @_out_option
-@click.option("--random-state", default=0, show_default=True, type=int)
+@_random_state_option
 def clv(out_dir, random_state):
-    """Fit BG/NBD and Gamma-Gamma, forecast lifetime value, check on a holdout."""
+    """Lifetime value by BG/NBD and Gamma-Gamma, checked on a holdout."""
     options = pipeline.Options(random_state=random_state)
     _run_with_progress([], out_dir, options, pipeline.CLV_STAGES, "clv")
     _print_clv(out_dir)
@@ -439,7 +461,7 @@ def _print_segments(out_dir):
 )
 @_read_options
 def predict(files, model_dir, output, columns, date_format):
-    """Forecast new customers' next year from their first orders in FILES."""
+    """Forecast new customers' next year from their first orders."""
     if not output.parent.is_dir():
         raise InputFileError(
             f"{output}: the folder {str(output.parent)!r} does not exist; "
