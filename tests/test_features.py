@@ -99,6 +99,14 @@ def test_earlier_observation_end_warns_with_the_lines_after_it():
     assert customers.spend.tolist() == [10.0]
 
 
+def test_observation_end_before_the_data_is_refused():
+    con = make_store([("a", "1", "2011-01-06 09:00", 10.0)])
+    with pytest.raises(ModelInputError, match=(
+        r"observation end 2010-12-31 is before the first purchase \(2011-01-06\)"
+    )):
+        summary_data(con, observation_end="2010-12-31")
+
+
 def test_later_observation_end_is_fine():
     con = make_store([("a", "1", "2011-01-06 09:00", 10.0)])
     customers = customer_features(con, observation_end="2011-12-31")

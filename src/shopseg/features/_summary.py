@@ -83,12 +83,20 @@ def observation_end_of(con, lines="clean_lines", observation_end=None):
     those lines are then left out of every feature.
     """
     table = _relation(con, lines)
-    (last,), = con.execute(f"SELECT max(invoice_date) FROM {table}").fetchall()
+    (first, last), = con.execute(
+        f"SELECT min(invoice_date), max(invoice_date) FROM {table}"
+    ).fetchall()
     if last is None:
         raise ModelInputError("there are no purchase lines to summarise")
     if observation_end is None:
         return pd.Timestamp(last).normalize()
     end = pd.Timestamp(observation_end).normalize()
+    if end < pd.Timestamp(first).normalize():
+        raise ModelInputError(
+            f"the observation end {end:%Y-%m-%d} is before the first purchase "
+            f"({pd.Timestamp(first):%Y-%m-%d}); choose a day from then to the "
+            f"last purchase ({pd.Timestamp(last):%Y-%m-%d})"
+        )
     (after,), = con.execute(
         f"SELECT count(*) FROM {table} WHERE invoice_date >= ? + INTERVAL 1 DAY",
         [end.to_pydatetime()],
