@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from shopseg.clean import clean_lines
 from shopseg.exceptions import (
     DegenerateDataWarning,
+    EmptyResultError,
     MissingColumnWarning,
     ModelInputError,
     SchemaError,
@@ -442,6 +443,8 @@ def test_scoring_refuses_missing_columns(synthetic_report, tmp_path):
     )
     with pytest.raises(SchemaError, match="orders.csv: no column found for price"):
         score_files(tmp_path, [path])
+    with pytest.raises(EmptyResultError, match="the order lines are empty"):
+        score_orders(tmp_path, pd.DataFrame({c: [] for c in COLUMNS}))
 
 
 def test_description_and_country_may_be_left_out(synthetic_report, tmp_path):

@@ -215,7 +215,7 @@ def ledger(out_dir):
 
 
 @cli.command()
-@click.option("--customers", "n_customers", required=True, type=int,
+@click.option("--customers", "n_customers", required=True, type=click.IntRange(1),
               help="Number of customers with a customer number.")
 @click.option("--out", "out_file", required=True, type=click.Path(path_type=Path),
               help="File to write: .parquet, .csv or .csv.gz.")

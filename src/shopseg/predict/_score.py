@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from ..clean import NON_MERCHANDISE_CODES, clean_lines
 from ..clean._rules import _KEY, _rule_expression
-from ..exceptions import SchemaError
+from ..exceptions import EmptyResultError, SchemaError
 from ..read import COLUMNS, OPTIONAL, read_files
 from ..read._parse import identifier_expression
 from ._features import (
@@ -122,6 +122,8 @@ def score_orders(model, lines):
     """
     saved = _as_saved(model)
     check_columns(lines.columns)
+    if lines.empty:
+        raise EmptyResultError("the order lines are empty; give at least one line")
     with tempfile.TemporaryDirectory(prefix="shopseg-score-") as scratch:
         path = Path(scratch) / "first_orders.parquet"
         pd.DataFrame(_all_columns(lines)).to_parquet(path, index=False)
