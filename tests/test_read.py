@@ -9,6 +9,7 @@ import pytest
 import shopseg
 from shopseg.exceptions import (
     AmbiguousDateWarning,
+    DateRangeWarning,
     InputFileError,
     MissingColumnWarning,
     ParseError,
@@ -138,6 +139,23 @@ def test_ambiguous_dates_warn_and_read_month_first(con, write_csv):
         pd.Timestamp("2011-01-02 08:26"),
         pd.Timestamp("2011-03-04 10:05"),
     ]
+
+
+def test_dates_around_1900_warn_of_a_wrong_date_column(con, write_csv):
+    """Quantities mapped as dates read as Excel serial days: 1899-1900."""
+    path = write_csv(
+        "units.csv",
+        f"""
+        {HEADER}
+        536365,85123A,HEART,6,1,2.55,17850,UK
+        536366,22633,HAND WARMER,6,215,1.85,17850,UK
+        """,
+    )
+    with pytest.warns(DateRangeWarning, match=(
+        r"units\.csv: column 'InvoiceDate' gives dates from 1899-12-31 to "
+        r"1900-08-02; if it is not the invoice date"
+    )):
+        shopseg.read_files([path], con)
 
 
 def test_dates_in_both_orders_are_refused_with_an_example_of_each(con, write_csv):

@@ -50,6 +50,11 @@ class MissingColumnWarning(ShopsegWarning):
     it is read as blank."""
 
 
+class DateRangeWarning(ShopsegWarning):
+    """A file's dates lie where no shop's sales do: before online shops, or
+    in the future; often the sign of a wrong date column."""
+
+
 class ObservationEndWarning(ShopsegWarning):
     """The observation end leaves some purchases after it."""
 

@@ -16,15 +16,17 @@ well would cost about as long as reading the file.
 
 import csv
 import dataclasses
+import datetime
 import hashlib
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 
 import duckdb
 
-from ..exceptions import InputFileError, ParseError
+from ..exceptions import DateRangeWarning, InputFileError, ParseError
 from . import _detect, _parse
 from ._schema import COLUMNS, match_header
 
@@ -346,6 +348,32 @@ def _parse_into_lines(con, info, date_format):
         """
     )
     _parse.raise_first_bad(con, _checks(info), info.source_id, info.name)
+    _warn_of_date_range(con, info)
+
+
+#: The first year a shop's export is expected to hold.
+FIRST_LIKELY_YEAR = 1990
+
+
+def _warn_of_date_range(con, info):
+    """Warn when a file's dates lie before :data:`FIRST_LIKELY_YEAR` or in
+    the future: quantities read as Excel serial days give dates around 1900."""
+    (first, last), = con.execute(
+        "SELECT min(invoice_date), max(invoice_date) FROM lines_parsed "
+        "WHERE source_id = ?",
+        [info.source_id],
+    ).fetchall()
+    if first is None:
+        return
+    if first.year < FIRST_LIKELY_YEAR or last > datetime.datetime.now():
+        column = info.columns.get("invoice_date", "invoice_date")
+        warnings.warn(
+            f"{info.name}: column {column!r} gives dates from {first:%Y-%m-%d} "
+            f"to {last:%Y-%m-%d}; if it is not the invoice date, map the right "
+            "column with --column invoice_date=HEADER",
+            DateRangeWarning,
+            stacklevel=2,
+        )
 
 
 _NUMBER_FIX = "Correct the value in the file, or map the right column with --column."
