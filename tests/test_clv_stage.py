@@ -610,3 +610,31 @@ def test_clv_stage_skips_data_the_models_cannot_fit(tmp_path) -> None:
     stored = json.loads((tmp_path / "metrics.json").read_text())
     assert "longer span" in stored["clv"]["skipped"]
     con.close()
+
+
+def test_clv_stage_values_the_customers_on_their_own_day(tmp_path) -> None:
+    """After ``segment --observation-end``, ``clv`` forecasts from that day,
+    so every customer of the table gets a value, and no one later."""
+    con = make_store(simulate_lines())
+    con.execute(
+        "CREATE TABLE customers AS SELECT DISTINCT customer_id, "
+        "DATE '2010-09-30' AS observation_end FROM clean_lines "
+        "WHERE invoice_date < DATE '2010-10-01'"
+    )
+    ctx = SimpleNamespace(
+        con=con,
+        staging=tmp_path,
+        options=SimpleNamespace(random_state=0, observation_end=None),
+        results={},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ObservationEndWarning)  # later lines
+        clv_stage(ctx)
+    predictions = ctx.results["clv"]["predictions"]
+    (customers,), = con.execute("SELECT count(*) FROM customers").fetchall()
+    assert len(predictions) == customers
+    (valued,), = con.execute(
+        "SELECT count(*) FROM customers WHERE expected_purchases IS NOT NULL"
+    ).fetchall()
+    assert valued == customers
+    con.close()

@@ -285,10 +285,14 @@ def _warnings_printed():
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        printed = set()
 
         def print_warnings():
             for warning in caught:
-                errors.print(f"[yellow]warning:[/] {escape(str(warning.message))}")
+                message = str(warning.message)
+                if message not in printed:  # two steps can meet one issue
+                    printed.add(message)
+                    errors.print(f"[yellow]warning:[/] {escape(message)}")
             caught.clear()
 
         try:
@@ -355,10 +359,17 @@ def _print_summary(ctx, out_dir):
 
 @cli.command()
 @_out_option
+@click.option(
+    "--observation-end", default=None, metavar="DATE",
+    help="Day the values are computed for (default: that of the customers "
+    "table, the last purchase day unless 'segment' was given one).",
+)
 @_random_state_option
-def clv(out_dir, random_state):
+def clv(out_dir, observation_end, random_state):
     """Lifetime value by BG/NBD and Gamma-Gamma, checked on a holdout."""
-    options = pipeline.Options(random_state=random_state)
+    options = pipeline.Options(
+        observation_end=observation_end, random_state=random_state
+    )
     _run_with_progress([], out_dir, options, pipeline.CLV_STAGES, "clv")
     _print_clv(out_dir)
 

@@ -179,8 +179,10 @@ def clv_stage(ctx) -> str:
     ----------
     ctx : shopseg.pipeline.Context
         Uses ``con``, ``staging`` and ``options.random_state`` and
-        ``options.observation_end``; stores the result of :func:`run_clv`
-        in ``ctx.results["clv"]``.
+        ``options.observation_end`` (by default the observation end of the
+        ``customers`` table, so that the values joined to it are for the
+        same day); stores the result of :func:`run_clv` in
+        ``ctx.results["clv"]``.
 
     When the models cannot be fitted on the data, the stage is skipped with
     a :class:`~shopseg.exceptions.DegenerateDataWarning` and
@@ -191,12 +193,15 @@ def clv_stage(ctx) -> str:
     str
         The progress line.
     """
+    observation_end = ctx.options.observation_end or _customers_observation_end(
+        ctx.con
+    )
     try:
         result = run_clv(
             ctx.con,
             ctx.staging,
             random_state=ctx.options.random_state,
-            observation_end=ctx.options.observation_end,
+            observation_end=observation_end,
         )
     except (EmptyResultError, ModelInputError) as exc:
         # Data the models cannot be fitted on (every customer seen on one
@@ -210,6 +215,19 @@ def clv_stage(ctx) -> str:
         return f"skipped ({exc})"
     ctx.results["clv"] = result
     return result["summary"]
+
+
+def _customers_observation_end(con):
+    """The observation end of the ``customers`` table, if the store has one:
+    the lifetime values joined to it are then computed for the same day."""
+    tables = {row[0] for row in con.execute("SHOW TABLES").fetchall()}
+    if "customers" not in tables:
+        return None
+    columns = {row[0] for row in con.execute("DESCRIBE customers").fetchall()}
+    if "observation_end" not in columns:
+        return None
+    ((end,),) = con.execute("SELECT max(observation_end) FROM customers").fetchall()
+    return end
 
 
 def holdout_table(con) -> pd.DataFrame:
