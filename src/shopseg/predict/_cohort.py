@@ -24,7 +24,7 @@ import warnings
 import pandas as pd
 
 from ..exceptions import DegenerateDataWarning, EmptyResultError, ModelInputError
-from ..features import share_column
+from ..features import exact_sum, share_column
 from ._features import _with_uncategorised, one_thread
 
 #: Shorter horizons tried, in this order, when the data are too short for
@@ -199,7 +199,7 @@ def _product_table(con, until, established_before):
         established_before = pd.Timestamp(start).normalize() + pd.Timedelta(days=90)
     established_before = pd.Timestamp(established_before).to_pydatetime()
     return con.execute(
-        """
+        f"""
         WITH before AS (
             SELECT * FROM clean_lines WHERE invoice_date < $until
         ),
@@ -215,7 +215,7 @@ def _product_table(con, until, established_before):
             GROUP BY stock_code
         ),
         loyalty AS (
-            SELECT stock_code, avg(e.loyalty) AS buyer_loyalty
+            SELECT stock_code, {exact_sum("e.loyalty")} / count(*) AS buyer_loyalty
             FROM (SELECT DISTINCT stock_code, customer_id FROM before)
             JOIN established AS e USING (customer_id)
             GROUP BY stock_code
@@ -257,8 +257,8 @@ def cohort_targets(con, window, categories):
 
 def _cohort_targets(con, window, categories):
     shares = ",\n".join(
-        f"coalesce(sum(l.amount) FILTER (WHERE p.category = {c}), 0) "
-        f"/ sum(l.amount) AS {share_column(c, label)}"
+        f"coalesce({exact_sum('l.amount', f'p.category = {c}')}, 0) "
+        f"/ {exact_sum('l.amount')} AS {share_column(c, label)}"
         for c, label in _with_uncategorised(categories)
     )
     horizon = window.horizon_days
@@ -291,20 +291,20 @@ def _cohort_targets(con, window, categories):
         ),
         orders AS (
             SELECT customer_id, invoice, first_day,
-                min(invoice_date) AS ordered_at, sum(amount) AS value,
+                min(invoice_date) AS ordered_at, {exact_sum("amount")} AS value,
                 count(*) AS lines, sum(quantity_net) AS units
             FROM year_lines
             GROUP BY ALL
         ),
         per_order AS (
             SELECT customer_id,
-                coalesce(sum(value) FILTER (WHERE ordered_at::DATE > first_day),
+                coalesce({exact_sum("value", "ordered_at::DATE > first_day")},
                          0.0) AS target_spend,
                 count(*) FILTER (WHERE ordered_at::DATE > first_day)
                     AS target_repeat_orders,
                 count(*) AS orders,
-                sum(value) AS spend,
-                avg(value) AS mean_order_value,
+                {exact_sum("value")} AS spend,
+                {exact_sum("value")} / count(*) AS mean_order_value,
                 min(value) AS min_order_value,
                 max(value) AS max_order_value,
                 avg(lines) AS lines_per_order,
@@ -324,8 +324,8 @@ def _cohort_targets(con, window, categories):
         per_line AS (
             SELECT l.customer_id,
                 count(DISTINCT l.stock_code) AS distinct_products,
-                coalesce(sum(l.quantity_cancelled * l.price)
-                         / sum(l.quantity * l.price), 0) AS return_share,
+                coalesce({exact_sum("l.quantity_cancelled * l.price")}
+                         / {exact_sum("l.quantity * l.price")}, 0) AS return_share,
                 {shares}
             FROM year_lines AS l
             LEFT JOIN product_categories AS p USING (stock_code)
