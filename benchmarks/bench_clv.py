@@ -18,7 +18,6 @@ parameters and a fixed seed.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import warnings
 from pathlib import Path
@@ -34,6 +33,8 @@ from shopseg.clv import (
     predict_customers,
 )
 from shopseg.features import summary_data
+
+from _shared import shared_data_dir
 
 ONLINE_RETAIL = ("online_retail.csv.gz", "online_retail_ii_year_2009_2010.csv.gz")
 
@@ -145,10 +146,7 @@ def _run(summary: pd.DataFrame) -> tuple[list[float], BGNBD, GammaGamma]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
-    default = os.environ.get("SHOPSEG_SHARED_DATA") or (
-        Path(__file__).resolve().parents[2] / "shared" / "data"
-    )
-    parser.add_argument("--data", type=Path, default=Path(default))
+    parser.add_argument("--data", type=Path, default=shared_data_dir())
     parser.add_argument("--store", type=Path, default=None)
     args = parser.parse_args()
 

@@ -42,18 +42,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from _shared import shared_data_dir
+
 GOAL_RATIO = 2.0
 GOAL_MB = 1024
 
 
 def default_file():
     """Return the shared Online Retail file, where the tests look for it."""
-    shared = os.environ.get("SHOPSEG_SHARED_DATA")
-    if shared:
-        folder = Path(shared)
-    else:
-        folder = Path(__file__).resolve().parents[2] / "shared" / "data"
-    return folder / "online_retail.csv.gz"
+    return shared_data_dir() / "online_retail.csv.gz"
 
 
 # --- the steps, each run in a child process -----------------------------------

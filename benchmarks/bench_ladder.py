@@ -41,6 +41,8 @@ import threading
 import time
 from pathlib import Path
 
+from _shared import shared_data_dir
+
 REAL_LINES = 541_909
 GOAL_TIME_RATIO = 1.3  # seconds ratio over lines ratio
 GOAL_PEAK_MB = 4096
@@ -48,12 +50,7 @@ GOAL_PEAK_MB = 4096
 
 def default_file():
     """Return the shared Online Retail file, where the tests look for it."""
-    shared = os.environ.get("SHOPSEG_SHARED_DATA")
-    if shared:
-        return Path(shared) / "online_retail.csv.gz"
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / (
-        "online_retail.csv.gz"
-    )
+    return shared_data_dir() / "online_retail.csv.gz"
 
 
 # --- the inputs ----------------------------------------------------------------

@@ -43,6 +43,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
+from _shared import shared_data_dir
+
 GOAL_P99_MS = 20.0
 #: A p99 above this means requests queue faster than they are scored.
 KEEP_UP_P99_MS = 2000.0
@@ -50,11 +52,7 @@ HOST = "127.0.0.1"
 
 
 def default_orders():
-    folder = os.environ.get("SHOPSEG_SHARED_DATA") or os.environ.get("SHOPSEG_DATA")
-    folder = Path(folder) if folder else Path(__file__).resolve().parents[2] / (
-        "shared/data"
-    )
-    return folder / "online_retail.csv.gz"
+    return shared_data_dir() / "online_retail.csv.gz"
 
 
 def first_orders(path, sample, seed=0):
