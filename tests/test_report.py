@@ -15,7 +15,12 @@ import shopseg
 from shopseg import pipeline
 from shopseg.exceptions import DegenerateDataWarning
 from shopseg.report import gather_facts, load_metrics, render_report
-from shopseg.report._facts import COUNTRY_CODES, MIN_TEST_CUSTOMERS, money
+from shopseg.report._facts import (
+    COUNTRY_CODES,
+    MIN_TEST_CUSTOMERS,
+    money,
+    product_facts,
+)
 
 #: Header of the UCI Online Retail export (M/D/YYYY H:MM dates).
 OR_HEADER = (
@@ -194,6 +199,25 @@ def test_countries_the_map_does_not_know_get_a_note(con, write_csv):
     note = facts["exploration"]["map"]["note"]
     assert "country names the map knows" in note and "'GB'" in note
     assert "Not enough data for this chart" in render_report(facts)
+
+
+def test_an_empty_uncategorised_group_gets_no_card(con):
+    """When every product has a category, 'Uncategorised' holds nothing and
+    is left out rather than shown as an empty word cloud."""
+    con.execute(
+        """
+        CREATE TABLE categories AS SELECT * FROM (VALUES
+            (0, 'mug, tea', 'mug, tea', 3, 60.0, 0.6),
+            (1, 'bag, jumbo', 'bag, jumbo', 2, 30.0, 0.3),
+            (2, 'candle', 'candle', 1, 10.0, 0.1),
+            (-1, 'Uncategorised', '', 0, 0.0, 0.0)
+        ) AS t(category, label, top_terms, n_products, revenue, revenue_share)
+        """
+    )
+    facts = product_facts(con, {"categories"})
+    assert [r["label"] for r in facts["clouds"]["rows"]] == [
+        "mug, tea", "bag, jumbo", "candle"
+    ]
 
 
 def test_tiny_report_renders_notes_and_ledger_totals(tiny_store):

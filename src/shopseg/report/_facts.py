@@ -800,6 +800,8 @@ def product_facts(con, tables):
     words = category_words(con) if "product_categories" in tables else {}
     rows = []
     for row in frame.itertuples():
+        if not row.n_products:
+            continue  # an empty "Uncategorised": every product has a category
         rows.append({
             "category": int(row.category),
             "label": row.label,
