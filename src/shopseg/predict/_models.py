@@ -308,16 +308,26 @@ def interval_upper(log_upper, forecast):
     return np.maximum(upper, forecast)
 
 
-def _check_classes(repeat, who):
-    """Raise :class:`ModelInputError` unless ``repeat`` holds at least
-    :data:`MIN_CLASS_CUSTOMERS` of each kind."""
+def too_few_of_a_kind(repeat, who="customers"):
+    """Why the repeat model cannot be fitted on ``repeat`` (1 for a customer
+    who bought again), or ``""``: fewer than :data:`MIN_CLASS_CUSTOMERS` of
+    either kind."""
     again = int(np.sum(repeat))
     never = len(repeat) - again
     if min(again, never) < MIN_CLASS_CUSTOMERS:
+        return (
+            f"{again} {who} bought again and {never} did not (fewer than "
+            f"{MIN_CLASS_CUSTOMERS} of a kind)"
+        )
+    return ""
+
+
+def _check_classes(repeat, who):
+    """Raise :class:`ModelInputError` if :func:`too_few_of_a_kind`."""
+    few = too_few_of_a_kind(repeat, who)
+    if few:
         raise ModelInputError(
-            f"{again} {who} bought again and {never} did not; the repeat "
-            f"model needs at least {MIN_CLASS_CUSTOMERS} of each. Give more "
-            "data (a longer span or more customers)"
+            f"{few}; give more data (a longer span or more customers)"
         )
 
 

@@ -40,11 +40,11 @@ from ._metrics import (
     spend_metrics,
 )
 from ._models import (
-    MIN_CLASS_CUSTOMERS,
     SPEND_MODELS,
     ConstantSpend,
     FirstOrderModel,
     LogLinearSpend,
+    too_few_of_a_kind,
 )
 
 #: Name of our model in the metric tables.
@@ -254,11 +254,9 @@ def train_first_order_model(
                 f"the {name} cohort holds {int(mask.sum())} customers; at least "
                 "50 are needed. Give more data or a shorter burn-in"
             )
-    few = _too_few_of_a_kind(frame.target_spend[train])
+    few = too_few_of_a_kind(frame.target_spend[train] > 0, "training customers")
     if few:
-        raise EmptyResultError(
-            f"the training cohort has {few}; give more data or a shorter burn-in"
-        )
+        raise EmptyResultError(f"{few}; give more data or a shorter burn-in")
     fit = frame[train].reset_index(drop=True)
     held = frame[test].reset_index(drop=True)
 
@@ -509,19 +507,7 @@ def _too_small(train_spend, n_test):
         return f"{n_train} training customers (fewer than {MIN_TRAIN_CUSTOMERS})"
     if n_test < 50:
         return f"{n_test} test customers (fewer than 50)"
-    return _too_few_of_a_kind(train_spend)
-
-
-def _too_few_of_a_kind(train_spend):
-    """Why the repeat model cannot be fitted on these customers, or ``""``."""
-    again = int((np.asarray(train_spend) > 0).sum())
-    never = len(train_spend) - again
-    if min(again, never) < MIN_CLASS_CUSTOMERS:
-        return (
-            f"{again} customers who bought again and {never} who did not "
-            f"(fewer than {MIN_CLASS_CUSTOMERS} of a kind)"
-        )
-    return ""
+    return too_few_of_a_kind(np.asarray(train_spend) > 0, "training customers")
 
 
 def _strict_backtest(con, window, categories, columns, horizon, n_origins,
