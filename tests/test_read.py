@@ -185,7 +185,9 @@ def test_a_date_no_order_reads_is_reported_as_a_bad_value(con, write_csv):
         536366,22633,HAND WARMER,6,13/45/2010 10:05,1.85,17850,UK
         """,
     )
-    with pytest.raises(ParseError, match=r"line 3: column 'InvoiceDate' has '13/45/2010"):
+    with pytest.raises(
+        ParseError, match=r"line 3: column 'InvoiceDate' has '13/45/2010"
+    ):
         shopseg.read_files([path], con)
 
 
@@ -482,7 +484,8 @@ def test_folder_is_not_a_file(con, tmp_path):
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("empty.csv", b"", r"empty\.csv: the first line is blank, so the file is empty"),
+        ("empty.csv", b"",
+         r"empty\.csv: the first line is blank, so the file is empty"),
         ("noheader.csv", b"just some words\n", "has no delimiter"),
         ("random.csv", bytes(range(256)) * 20, "not a text export"),
         ("nul.csv", b"a,b,c\n\x00\x00\x00\x01,\x02\n", "not a text export"),

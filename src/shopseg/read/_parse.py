@@ -43,6 +43,8 @@ def _date_stats(con, relation):
     """
     first = "TRY_CAST(regexp_extract(d, '^(\\d+)[/.-]', 1) AS INTEGER)"
     second = "TRY_CAST(regexp_extract(d, '^\\d+[/.-](\\d+)', 1) AS INTEGER)"
+    day_only = f"numeric AND {first} > 12 AND {second} <= 12"
+    month_only = f"numeric AND {second} > 12 AND {first} <= 12"
     return con.execute(
         f"""
         WITH dates AS (
@@ -60,10 +62,10 @@ def _date_stats(con, relation):
             coalesce(sum(n) FILTER (WHERE iso), 0),
             coalesce(sum(n) FILTER (WHERE numeric), 0),
             coalesce(sum(n) FILTER (WHERE serial), 0),
-            min(line) FILTER (WHERE numeric AND {first} > 12 AND {second} <= 12),
-            arg_min(d, line) FILTER (WHERE numeric AND {first} > 12 AND {second} <= 12),
-            min(line) FILTER (WHERE numeric AND {second} > 12 AND {first} <= 12),
-            arg_min(d, line) FILTER (WHERE numeric AND {second} > 12 AND {first} <= 12),
+            min(line) FILTER (WHERE {day_only}),
+            arg_min(d, line) FILTER (WHERE {day_only}),
+            min(line) FILTER (WHERE {month_only}),
+            arg_min(d, line) FILTER (WHERE {month_only}),
             arg_min(d, line) FILTER (WHERE iso),
             arg_min(d, line) FILTER (WHERE serial)
         FROM forms
