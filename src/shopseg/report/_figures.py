@@ -457,11 +457,7 @@ def rfm_figure(facts):
     def amount(value):
         return _short_money(value) if value >= 1000 else f"£{value:,.0f}"
 
-    def text(row):
-        if row["customer_share"] < SMALL_TILE:
-            return "<br>".join(row["segment"].split())
-        return _wrap(row["segment"], 12)
-
+    small = [r["customer_share"] < SMALL_TILE for r in rows]
     # Short lines, so that a tile has room for its name and shares too.
     shares = (
         "<b>%{text}</b><br>%{customdata[1]} of customers"
@@ -471,7 +467,10 @@ def rfm_figure(facts):
         labels=[root] + [r["segment"] for r in rows],
         parents=[""] + [root] * len(rows),
         values=[customers] + [r["customers"] for r in rows],
-        text=[root] + [text(r) for r in rows],
+        text=[root] + [
+            "<br>".join(r["segment"].split()) if tiny else _wrap(r["segment"], 12)
+            for r, tiny in zip(rows, small)
+        ],
         branchvalues="total",
         marker={
             "colors": [0.0] + [100 * r["revenue_share"] for r in rows],
@@ -484,8 +483,7 @@ def rfm_figure(facts):
             for r in rows
         ],
         texttemplate=[shares] + [
-            "<b>%{text}</b>" if r["customer_share"] < SMALL_TILE else shares
-            for r in rows
+            "<b>%{text}</b>" if tiny else shares for tiny in small
         ],
         hovertemplate=(
             "<b>%{label}</b><br>%{customdata[0]} customers (%{customdata[1]})"
